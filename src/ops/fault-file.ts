@@ -9,6 +9,7 @@ import type { OpCtx } from "./context.js";
 import * as E from "./entries.js";
 import type { FaultResult } from "./fault.js";
 import { copyPage, policyNode, vmaBaseFlags } from "./folio.js";
+import { mlockFolio } from "./mlock.js";
 import { recordUffdEvent } from "./uffd-fault.js";
 
 /**
@@ -30,10 +31,38 @@ function readMapFlags(vma: Vma): number {
   return vmaBaseFlags(vma) | PteFlag.YOUNG | (pageProtWritable(vma) ? PteFlag.WRITE : 0);
 }
 
-/** Account one more mapped page-cache page in the mm's RSS. */
-function rssAddFile(ctx: OpCtx, space: AddressSpace, nr: number): void {
-  if (space.swapBacked) ctx.mm.rss.shmem += nr;
-  else ctx.mm.rss.file += nr;
+/**
+ * Map a page-cache page at t[i] (set_pte_range + folio_add_file_rmap_ptes):
+ * RSS accounted, and the folio mlocked in a VM_LOCKED VMA.
+ */
+function mapFilePage(
+  ctx: OpCtx,
+  vma: Vma,
+  t: PageTable,
+  i: number,
+  pfn: number,
+  flags: number,
+): void {
+  const { m, mm } = ctx;
+  E.setLeaf(m, t, i, pfn, flags);
+  addRmapPtes(m.phys, pfn, 1, mm.id);
+  if (vma.space!.swapBacked) mm.rss.shmem++;
+  else mm.rss.file++;
+  if (vma.flags & VM.LOCKED) mlockFolio(m.phys.flags, pfn);
+}
+
+/** Read an evicted disk-file page back into the page cache (mapped-to-disk, active). */
+export function readDiskPage(m: Machine, space: AddressSpace, idx: number): number {
+  const p = m.phys.allocFolio(
+    0,
+    0,
+    PG.UPTODATE | PG.LRU | PG.ACTIVE | PG.MAPPEDTODISK | PG.PAGECACHE,
+  );
+  m.phys.mapping[p] = space.id;
+  m.phys.index[p] = idx;
+  m.phys.content[p] = space.contentOf(idx);
+  space.pages[idx] = p;
+  return p;
 }
 
 /** Flags of a page created in a shmem object (a hole filled, a page swapped in). */
@@ -148,9 +177,7 @@ function faultAround(ctx: OpCtx, vma: Vma, t: PageTable, addr: number): void {
     const idx = vma.pageIndex(a, m.arch.geometry.pageShift);
     const pfn = space.pages[idx]!;
     if (pfn < 0) continue;
-    E.setLeaf(m, t, i, pfn, flags);
-    addRmapPtes(m.phys, pfn, 1, mm.id);
-    rssAddFile(ctx, space, 1);
+    mapFilePage(ctx, vma, t, i, pfn, flags);
   }
 }
 
@@ -189,16 +216,19 @@ export function fileFault(
     if (pfn < 0 && space.swap[idx]! < 0 && syncUffd && vma.flags & VM.UFFD_MISSING) {
       recordUffdEvent(ctx, vma, addr, []);
       pfn = newShmemPage(m, ctx, vma, space, idx, 0);
-      E.setLeaf(m, t, i, pfn, vmaBaseFlags(vma) | PteFlag.YOUNG | PteFlag.DIRTY | PteFlag.WRITE);
-      addRmapPtes(m.phys, pfn, 1, mm.id);
-      rssAddFile(ctx, space, 1);
+      mapFilePage(
+        ctx,
+        vma,
+        t,
+        i,
+        pfn,
+        vmaBaseFlags(vma) | PteFlag.YOUNG | PteFlag.DIRTY | PteFlag.WRITE,
+      );
       return null;
     }
     if (pfn < 0) pfn = pageCacheGet(ctx, vma, space, idx, addr);
     if (pfn < 0) pfn = newShmemPage(m, ctx, vma, space, idx, 0);
-    E.setLeaf(m, t, i, pfn, readMapFlags(vma));
-    addRmapPtes(m.phys, pfn, 1, mm.id);
-    rssAddFile(ctx, space, 1);
+    mapFilePage(ctx, vma, t, i, pfn, readMapFlags(vma));
     return null;
   }
   // Write fault on a none entry: never faults around.
@@ -206,9 +236,14 @@ export function fileFault(
   if (pfn < 0 && syncUffd && vma.flags & VM.UFFD_MISSING) {
     recordUffdEvent(ctx, vma, addr, ["write"]);
     pfn = newShmemPage(m, ctx, vma, space, idx, 0);
-    E.setLeaf(m, t, i, pfn, vmaBaseFlags(vma) | PteFlag.YOUNG | PteFlag.DIRTY | PteFlag.WRITE);
-    addRmapPtes(m.phys, pfn, 1, mm.id);
-    rssAddFile(ctx, space, 1);
+    mapFilePage(
+      ctx,
+      vma,
+      t,
+      i,
+      pfn,
+      vmaBaseFlags(vma) | PteFlag.YOUNG | PteFlag.DIRTY | PteFlag.WRITE,
+    );
     return null;
   }
   if ((vma.flags & VM.SHARED) === 0) {
@@ -222,9 +257,14 @@ export function fileFault(
   }
   if (pfn < 0) pfn = newShmemPage(m, ctx, vma, space, idx, 0);
   m.phys.flags[pfn]! |= PG.DIRTY;
-  E.setLeaf(m, t, i, pfn, vmaBaseFlags(vma) | PteFlag.WRITE | PteFlag.YOUNG | PteFlag.DIRTY);
-  addRmapPtes(m.phys, pfn, 1, mm.id);
-  rssAddFile(ctx, space, 1);
+  mapFilePage(
+    ctx,
+    vma,
+    t,
+    i,
+    pfn,
+    vmaBaseFlags(vma) | PteFlag.WRITE | PteFlag.YOUNG | PteFlag.DIRTY,
+  );
   return null;
 }
 
@@ -241,13 +281,11 @@ function mapCachedPage(
   pfn: number,
   write: boolean,
 ): void {
-  const { m, mm } = ctx;
+  const { m } = ctx;
   let flags = readMapFlags(vma);
   if (write && vma.flags & VM.WRITE) {
     flags |= PteFlag.WRITE | PteFlag.DIRTY;
     m.phys.flags[pfn]! |= PG.DIRTY;
   }
-  E.setLeaf(m, t, i, pfn, flags);
-  addRmapPtes(m.phys, pfn, 1, mm.id);
-  rssAddFile(ctx, vma.space!, 1);
+  mapFilePage(ctx, vma, t, i, pfn, flags);
 }

@@ -388,11 +388,7 @@ function parsePools(
     const bytes = parseSize(key);
     const entry = info.hugetlbSizes.find(([, b]) => b === bytes);
     if (entry === undefined) {
-      r.fail(
-        field,
-        `bad size ${showValue(key)} (expected one of the hugetlb sizes ${arch} offers: ${names.join(", ")})`,
-        key,
-      );
+      r.bad(field, `one of the hugetlb sizes ${arch} offers: ${names.join(", ")}`, key);
     }
     if (given.has(entry[0])) r.fail(field, `hugetlb size ${entry[0]} given twice`, key);
     given.add(entry[0]);
