@@ -49,7 +49,7 @@ export function madviseCollapse(ctx: OpCtx, start: number, end: number): void {
 }
 
 /** collapse_huge_page() of the block at `a` (PMD-aligned, PTE table present). */
-function collapseBlock(ctx: OpCtx, v: Vma, a: number): void {
+export function collapseBlock(ctx: OpCtx, v: Vma, a: number): void {
   const { m, mm } = ctx;
   const phys = m.phys;
   const pmdT = mm.pt.tableFor(a, Level.PMD, false)!;

@@ -73,6 +73,12 @@ export function splitPmdsCutBy(m: Machine, mm: MmStruct, start: number, end: num
   if (end % size !== 0) splitPmdAt(m, mm, end - 1);
 }
 
+/** split_huge_pmd() of every PMD leaf in [start, end). */
+export function splitPmdsIn(m: Machine, mm: MmStruct, start: number, end: number): void {
+  const size = 2 ** m.arch.geometry.pmdShift;
+  for (let a = start - (start % size); a < end; a += size) splitPmdAt(m, mm, a);
+}
+
 /**
  * do_huge_zero_wp_pmd(): a write under the huge zero PMD maps a new,
  * zero-filled PMD THP in its place (6.13+).

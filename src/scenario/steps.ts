@@ -1,8 +1,11 @@
 import { touchRange } from "../ops/access.js";
 import { clearRefs } from "../ops/clear-refs.js";
+import { doDeviceExclusive, doDevicePrivate, doHwpoison } from "../ops/device.js";
 import { doExit, doFork } from "../ops/fork.js";
+import { doSplitThp, khugepagedPass } from "../ops/khugepaged.js";
 import { ksmMerge } from "../ops/ksm.js";
 import { doMadvise } from "../ops/madvise.js";
+import { doMbind, doMigrate } from "../ops/migrate.js";
 import { doMlock, doMunlock } from "../ops/mlock.js";
 import { doMmap, doMprotect, doMunmap } from "../ops/mmap.js";
 import { doMremap } from "../ops/mremap.js";
@@ -114,12 +117,48 @@ export function executeStep(st: RunState, step: Step): void {
     case "observe":
       observe(st, step);
       return;
-    default:
-      throw new ScenarioError(`operation "${step.op}" is not implemented by the model yet`, {
-        step: step.index,
-        op: step.op,
-        field: "op",
-        value: step.op,
-      });
+    case "mbind": {
+      const [s, e] = range(step);
+      const move = step.flags.includes("move") || step.flags.includes("move_all");
+      doMbind(opCtx(st, step), s, e, { mode: step.policy, nodes: step.nodes }, move);
+      return;
+    }
+    case "set_mempolicy":
+      opCtx(st, step).mm.policy = { mode: step.policy, nodes: step.nodes };
+      return;
+    case "migrate": {
+      const [s, e] = range(step);
+      doMigrate(opCtx(st, step), s, e, step.toNode, step.phase, step.undo);
+      return;
+    }
+    case "hwpoison": {
+      const [s, e] = range(step);
+      doHwpoison(opCtx(st, step), s, e);
+      return;
+    }
+    case "device_private": {
+      const [s, e] = range(step);
+      doDevicePrivate(opCtx(st, step), s, e);
+      return;
+    }
+    case "device_exclusive": {
+      const [s, e] = range(step);
+      doDeviceExclusive(opCtx(st, step), s, e);
+      return;
+    }
+    case "split_thp": {
+      const [s, e] = range(step);
+      doSplitThp(opCtx(st, step), s, e, step.toOrder ?? 0);
+      return;
+    }
+    case "khugepaged": {
+      const mms = step.allProcs ? [...m.procs.values()] : [opCtx(st, step).mm];
+      khugepagedPass(m, mms, step.index);
+      return;
+    }
+    default: {
+      const unknown: never = step;
+      throw new Error(`unhandled step ${JSON.stringify(unknown)}`);
+    }
   }
 }
