@@ -67,10 +67,10 @@ export function entryAt(m: Machine, addr: number, proc = "p0"): EntryView {
     const t = mm.pt.tableFor(addr, lvl, false);
     if (t === null) return empty;
     const i = mm.pt.index(lvl, addr);
-    const isLeafHere =
-      lvl === Level.PTE || E.isHugeLeaf(m, t, i) || (E.isSwp(m, t, i) && lvl !== Level.PTE);
+    const pte = t.level === Level.PTE;
+    const isLeafHere = pte || E.isHugeLeaf(m, t, i) || E.isSwp(m, t, i);
     if (!isLeafHere) {
-      if (lvl !== Level.PTE && E.isNone(m, t, i)) return { ...empty, level: name };
+      if (E.isNone(m, t, i)) return { ...empty, level: name };
       continue;
     }
     if (E.isNone(m, t, i)) return { ...empty, level: name };

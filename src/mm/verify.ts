@@ -48,8 +48,6 @@ class Problems {
 interface Scratch {
   /** Recomputed PTE mapcount per PFN. */
   pteMap: Int32Array;
-  /** Recomputed references per swap slot. */
-  swapRefs: Int32Array;
 }
 
 const scratches = new WeakMap<Machine, Scratch>();
@@ -57,14 +55,10 @@ const scratches = new WeakMap<Machine, Scratch>();
 function scratch(m: Machine): Scratch {
   let s = scratches.get(m);
   if (!s) {
-    s = {
-      pteMap: new Int32Array(m.phys.maxPfn),
-      swapRefs: new Int32Array(m.swap ? m.swap.nrSlots : 0),
-    };
+    s = { pteMap: new Int32Array(m.phys.maxPfn) };
     scratches.set(m, s);
   } else {
     s.pteMap.fill(0);
-    s.swapRefs.fill(0);
   }
   return s;
 }
@@ -100,6 +94,8 @@ interface WalkResult {
   readonly migrating: Set<number>;
   /** Tables reached from an mm root, by PFN → owner. */
   readonly reached: Map<number, MmStruct>;
+  /** References per swap slot from page tables (sparse). */
+  readonly swapRefs: Map<number, number>;
 }
 
 /** Check the machine's invariants (CONFIG_DEBUG_VM); returns the problems found. */
@@ -109,7 +105,7 @@ export function verifyMachine(m: Machine): string[] {
   const walk = walkAll(m, sc, p);
   checkRss(walk, p);
   checkTables(m, walk, p);
-  checkSwap(m, sc, p);
+  checkSwap(m, walk.swapRefs, p);
   checkPageCache(m, p);
   checkFrames(m, sc, walk, p);
   return p.finish();
@@ -132,6 +128,7 @@ function walkAll(m: Machine, sc: Scratch, p: Problems): WalkResult {
     entire: new Map(),
     migrating: new Set(),
     reached: new Map(),
+    swapRefs: new Map(),
   };
   for (const mm of liveMms(m)) {
     const c: MmCounts = {
@@ -470,7 +467,7 @@ class MmWalker {
         );
         return;
       }
-      this.sc.swapRefs[off]!++;
+      res.swapRefs.set(off, (res.swapRefs.get(off) ?? 0) + 1);
       c.swapEnts++;
       return;
     }
@@ -578,7 +575,7 @@ function checkTables(m: Machine, walk: WalkResult, p: Problems): void {
 // (d) swap
 // ---------------------------------------------------------------------------
 
-function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
+function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
   const sw = m.swap;
   const phys = m.phys;
   if (sw === null) {
@@ -597,7 +594,6 @@ function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
     }
     return;
   }
-  const refs = sc.swapRefs;
   for (const s of m.spaces) {
     const sv = s.swap;
     for (let i = 0; i < s.nrPages; i++) {
@@ -610,7 +606,7 @@ function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
         );
         continue;
       }
-      refs[slot]!++;
+      refs.set(slot, (refs.get(slot) ?? 0) + 1);
       if (!s.swapBacked) {
         p.add(
           "swap-space",
@@ -623,10 +619,15 @@ function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
   const cache = sw.cache;
   let used = 0;
   if (count[0] !== 0 || cache[0] !== -1) p.add("swap-header", "swap slot 0 (the header) is in use");
+  const count32 =
+    count.byteOffset % 4 === 0 ? new Uint32Array(count.buffer, count.byteOffset, count.length >> 1) : null;
   for (let slot = 0; slot < sw.nrSlots; slot++) {
+    slot = skipIdleSlots(count, count32, cache, slot, sw.nrSlots);
+    if (slot >= sw.nrSlots) break;
     const c = count[slot]!;
-    const r = refs[slot]!;
+    const r = refs.get(slot) ?? 0;
     const pfn = cache[slot]!;
+    if (c === 0 && pfn === -1 && r === 0) continue;
     if (c !== r) {
       p.add(
         "swap-count",
@@ -654,6 +655,11 @@ function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
       );
     }
   }
+  for (const [slot, r] of refs) {
+    if (count[slot] === 0 && cache[slot] === -1) {
+      p.add("swap-count", `swap slot ${slot}: swap count is 0, ${r} entries refer to it (page tables and shmem)`);
+    }
+  }
   if (used !== sw.used) {
     p.add("swap-used", `swap device: used is ${sw.used}, ${used} slots are counted or cached`);
   }
@@ -665,6 +671,31 @@ function checkSwap(m: Machine, sc: Scratch, p: Problems): void {
       );
     }
   }
+}
+
+/**
+ * The first slot from `slot` that may be counted or cached (two slots at a
+ * time through a 32-bit view of the counts: the scan is memory-bound).
+ */
+function skipIdleSlots(
+  count: Uint16Array,
+  count32: Uint32Array | null,
+  cache: Int32Array,
+  slot: number,
+  end: number,
+): number {
+  if (count32 !== null) {
+    if (slot & 1) {
+      if ((count[slot]! | ~cache[slot]!) !== 0) return slot;
+      slot++;
+    }
+    let k = slot >> 1;
+    const e = end >> 1;
+    while (k < e && (count32[k]! | ~(cache[2 * k]! & cache[2 * k + 1]!)) === 0) k++;
+    slot = k << 1;
+  }
+  while (slot < end && (count[slot]! | ~cache[slot]!) === 0) slot++;
+  return slot;
 }
 
 // ---------------------------------------------------------------------------
@@ -762,14 +793,16 @@ function checkFrames(m: Machine, sc: Scratch, walk: WalkResult, p: Problems): vo
   const end = phys.maxPfn;
   let pfn = RAM_BASE_PFN;
   while (pfn < end) {
+    // Free frames in a tight loop: flags all zero (a PTE mapping a free
+    // frame was reported by the walk; freeFolio() zeroes the mapcount).
+    pfn = skipCleanFree(flags, pfn, end);
+    if (pfn >= end) break;
     const f = flags[pfn]!;
     if ((f & PG.ALLOCATED) === 0) {
-      if (f !== 0 || mapcount[pfn] !== 0 || pte[pfn] !== 0) {
-        p.add(
-          "free-frame",
-          `free frame ${hex(pfn)}: flags ${flagNames(f)}, mapcount ${mapcount[pfn]}, ${pte[pfn]} PTEs map it`,
-        );
-      }
+      p.add(
+        "free-frame",
+        `free frame ${hex(pfn)}: flags ${flagNames(f)}, mapcount ${mapcount[pfn]}, ${pte[pfn]} PTEs map it`,
+      );
       pfn++;
       continue;
     }
@@ -786,22 +819,23 @@ function checkFrames(m: Machine, sc: Scratch, walk: WalkResult, p: Problems): vo
       pfn++;
       continue;
     }
-    let pteSum = 0;
-    for (let q = pfn; q < pfn + nr && q < end; q++) {
-      if (q > pfn) {
-        const tf = flags[q]!;
-        if ((tf & (PG.ALLOCATED | PG.TAIL)) !== (PG.ALLOCATED | PG.TAIL) || order[q] !== o) {
-          p.add(
-            "folio-shape",
-            `pfn ${hex(q)}: tail of the order-${o} folio ${hex(pfn)} has flags ${flagNames(tf)} and order ${order[q]}`,
-          );
-        }
+    const last = Math.min(pfn + nr, end);
+    allocated += last - pfn;
+    if (f & PG.HUGETLB && o > 0 && poolFree.has(pfn)) {
+      // A free pool folio: reset as a whole by free_huge_folio; only its head is looked at.
+      if (mapcount[pfn] !== 0 || pte[pfn] !== 0) mapcountProblem(p, pfn, mapcount[pfn]!, pte[pfn]!);
+    } else {
+      const badTail = o > 0 ? findBadTail(flags, order, pfn + 1, last, o) : -1;
+      if (badTail >= 0) {
+        p.add(
+          "folio-shape",
+          `pfn ${hex(badTail)}: tail of the order-${o} folio ${hex(pfn)} has flags ${flagNames(flags[badTail]!)} and order ${order[badTail]}`,
+        );
       }
-      allocated++;
-      const want = pte[q]!;
-      if (mapcount[q] !== want) mapcountProblem(p, q, mapcount[q]!, want);
-      pteSum += want;
+      const badCount = findMapcountMismatch(mapcount, pte, pfn, last);
+      if (badCount >= 0) mapcountProblem(p, badCount, mapcount[badCount]!, pte[badCount]!);
     }
+    const pteSum = o > 0 ? sumRange(pte, pfn, last) : pte[pfn]!;
     const head = pfn;
     pfn += nr;
     const entire = walk.entire.get(head) ?? 0;
@@ -865,7 +899,9 @@ function checkFrames(m: Machine, sc: Scratch, walk: WalkResult, p: Problems): vo
     }
     const mapped = pteSum + entire > 0;
     if (f & PG.ANON) {
-      if (!mapped && !walk.migrating.has(head) && (f & PG.LOCKED) === 0) {
+      // Poisoned pages stay out of the allocator for good (memory_failure).
+      const kept = (f & (PG.LOCKED | PG.HWPOISON)) !== 0;
+      if (!mapped && !walk.migrating.has(head) && !kept) {
         p.add(
           "leak",
           `anonymous folio ${hex(head)} (order ${o}) is mapped nowhere and not in the swap cache (leaked; flags ${flagNames(f)})`,
@@ -899,6 +935,31 @@ function checkFrames(m: Machine, sc: Scratch, walk: WalkResult, p: Problems): vo
       );
     }
   }
+}
+
+/** The first PFN from `pfn` whose flags are not zero (allocated, or a dirty free frame). */
+function skipCleanFree(flags: Uint32Array, pfn: number, end: number): number {
+  while (pfn < end && flags[pfn] === 0) pfn++;
+  return pfn;
+}
+
+/** The first tail in [from, to) that is not an allocated order-`o` tail, or -1. */
+function findBadTail(flags: Uint32Array, order: Uint8Array, from: number, to: number, o: number): number {
+  const want = PG.ALLOCATED | PG.TAIL;
+  for (let q = from; q < to; q++) if ((flags[q]! & want) !== want || order[q] !== o) return q;
+  return -1;
+}
+
+/** The first PFN in [from, to) whose stored mapcount differs from the recomputed one, or -1. */
+function findMapcountMismatch(mapcount: Int32Array, pte: Int32Array, from: number, to: number): number {
+  for (let q = from; q < to; q++) if (mapcount[q] !== pte[q]) return q;
+  return -1;
+}
+
+function sumRange(a: Int32Array, from: number, to: number): number {
+  let n = 0;
+  for (let q = from; q < to; q++) n += a[q]!;
+  return n;
 }
 
 function mapcountProblem(p: Problems, pfn: number, found: number, want: number): void {
@@ -1088,6 +1149,7 @@ export function verifyAllFree(m: Machine): string[] {
     if (head === phys.zeroPfn || head === hz) continue;
     if (held.has(head)) continue;
     if (f & PG.HUGETLB && poolFree.has(head)) continue;
+    if (f & PG.HWPOISON) continue; // memory_failure() never frees a poisoned page
     p.add(
       "frame-leak",
       `folio ${hex(head)} (order ${phys.order[head]}, flags ${flagNames(f)}, mapping ${phys.mapping[head]}, index ${phys.index[head]}) is still allocated`,

@@ -55,6 +55,12 @@ export interface MmWalkOps<P = unknown> {
   testWalk?(start: number, end: number, walk: MmWalk<P>): number;
   preVma?(start: number, end: number, walk: MmWalk<P>): number;
   postVma?(walk: MmWalk<P>): void;
+  /**
+   * mm-internal install mode (walk_page_range_mm): called for each none PTE
+   * instead of pteEntry; write the new entry's halves into `out[0]` (lo) and
+   * `out[1]` (hi). Refused (-EINVAL) by every public entry point.
+   */
+  installPte?(addr: number, next: number, out: Uint32Array, walk: MmWalk<P>): number;
   readonly walkLock?: PageWalkLock;
 }
 
