@@ -39,7 +39,9 @@ export function allocHugetlbFolio(m: Machine, hugeSize: number, flags: number): 
     if (pool.bytes !== hugeSize) continue;
     const pfn = pool.free.pop();
     if (pfn === undefined) throw new Error(`hugetlb pool ${pool.name} exhausted`);
-    m.phys.flags[pfn] = PG.HUGETLB | PG.ALLOCATED | PG.HEAD | PG.UPTODATE | flags;
+    // Pool folios keep PG_dirty from earlier users; the model treats every
+    // hugetlb folio as dirty (observation.md, "Stability").
+    m.phys.flags[pfn] = PG.HUGETLB | PG.ALLOCATED | PG.HEAD | PG.UPTODATE | PG.DIRTY | flags;
     return pfn;
   }
   throw new Error(`no hugetlb pool for ${hugeSize} bytes`);
