@@ -620,7 +620,9 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
   let used = 0;
   if (count[0] !== 0 || cache[0] !== -1) p.add("swap-header", "swap slot 0 (the header) is in use");
   const count32 =
-    count.byteOffset % 4 === 0 ? new Uint32Array(count.buffer, count.byteOffset, count.length >> 1) : null;
+    count.byteOffset % 4 === 0
+      ? new Uint32Array(count.buffer, count.byteOffset, count.length >> 1)
+      : null;
   for (let slot = 0; slot < sw.nrSlots; slot++) {
     slot = skipIdleSlots(count, count32, cache, slot, sw.nrSlots);
     if (slot >= sw.nrSlots) break;
@@ -657,7 +659,10 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
   }
   for (const [slot, r] of refs) {
     if (count[slot] === 0 && cache[slot] === -1) {
-      p.add("swap-count", `swap slot ${slot}: swap count is 0, ${r} entries refer to it (page tables and shmem)`);
+      p.add(
+        "swap-count",
+        `swap slot ${slot}: swap count is 0, ${r} entries refer to it (page tables and shmem)`,
+      );
     }
   }
   if (used !== sw.used) {
@@ -944,14 +949,25 @@ function skipCleanFree(flags: Uint32Array, pfn: number, end: number): number {
 }
 
 /** The first tail in [from, to) that is not an allocated order-`o` tail, or -1. */
-function findBadTail(flags: Uint32Array, order: Uint8Array, from: number, to: number, o: number): number {
+function findBadTail(
+  flags: Uint32Array,
+  order: Uint8Array,
+  from: number,
+  to: number,
+  o: number,
+): number {
   const want = PG.ALLOCATED | PG.TAIL;
   for (let q = from; q < to; q++) if ((flags[q]! & want) !== want || order[q] !== o) return q;
   return -1;
 }
 
 /** The first PFN in [from, to) whose stored mapcount differs from the recomputed one, or -1. */
-function findMapcountMismatch(mapcount: Int32Array, pte: Int32Array, from: number, to: number): number {
+function findMapcountMismatch(
+  mapcount: Int32Array,
+  pte: Int32Array,
+  from: number,
+  to: number,
+): number {
   for (let q = from; q < to; q++) if (mapcount[q] !== pte[q]) return q;
   return -1;
 }

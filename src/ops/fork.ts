@@ -7,6 +7,7 @@ import { addRmapEntire, addRmapPtes } from "../mm/rmap.js";
 import { VM, type Vma, VmHi } from "../mm/vma.js";
 import * as E from "./entries.js";
 import { hugeLevel } from "./hugetlb.js";
+import { releaseUnmappedObjects } from "./objects.js";
 import { freeEmptyTables, zapRange } from "./zap.js";
 
 /** A new process with an empty address space (mm_alloc). */
@@ -216,4 +217,5 @@ export function doExit(m: Machine, mm: MmStruct): void {
   mm.pt.freeTable(mm.pt.root);
   mm.exited = true;
   m.procs.delete(mm.name);
+  releaseUnmappedObjects(m);
 }

@@ -10,6 +10,7 @@ import type { OpCtx } from "./context.js";
 import * as E from "./entries.js";
 import { pageProtWritable } from "./fault-file.js";
 import { hugeLevel } from "./hugetlb.js";
+import { releaseUnmappedObjects } from "./objects.js";
 import { populateRange } from "./populate.js";
 import { mergeAround, modifyRange } from "./vma-ops.js";
 import { freeEmptyTables, zapRange } from "./zap.js";
@@ -110,6 +111,7 @@ export function doMunmap(ctx: OpCtx, start: number, end: number): void {
   }
   for (const v of victims) unmapVmaRange(m, mm, v, Math.max(start, v.start), Math.min(end, v.end));
   freeEmptyTables(m, mm, start, end);
+  releaseUnmappedObjects(m);
 }
 
 /** Remove [start, end) of `v` (a part or all of it). */

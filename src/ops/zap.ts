@@ -41,8 +41,10 @@ export function releaseLeaf(
     maybeFreeFolio(m, head);
     return;
   }
-  if (hf & PG.ANON) mm.rss.anon -= nr;
-  else {
+  if (hf & PG.ANON) {
+    mm.rss.anon -= nr;
+    if (hf & PG.SWAPCACHE) freeSwapCacheIfUnused(m, head);
+  } else {
     if (hf & PG.SWAPBACKED) mm.rss.shmem -= nr;
     else mm.rss.file -= nr;
     if (flags & PteFlag.DIRTY) phys.flags[head]! |= PG.DIRTY;
@@ -51,13 +53,59 @@ export function releaseLeaf(
   maybeFreeFolio(m, head);
 }
 
-/** Release a non-present entry being cleared (swap slot, RSS). */
+/**
+ * Release a non-present entry being cleared (zap_nonpresent_ptes): a swap
+ * slot reference (and the swap-cache page once nothing refers to it), the
+ * RSS of migration and device entries, the rmap of device entries.
+ */
 function releaseSwp(m: Machine, mm: MmStruct, t: PageTable, i: number): void {
   const type = E.swpType(m, t, i);
-  if (type < m.swapTypes.maxSwapfiles) {
-    m.swap!.put(E.swpOffset(m, t, i));
+  const st = m.swapTypes;
+  const off = E.swpOffset(m, t, i);
+  if (type < st.maxSwapfiles) {
+    const sw = m.swap!;
+    sw.put(off);
     mm.rss.swapEnts--;
+    const cached = sw.cache[off]!;
+    if (sw.count[off] === 0 && cached >= 0) freeSwapCacheIfUnused(m, cached);
+    return;
   }
+  const phys = m.phys;
+  const pfnOf = (o: number): number => o % 2 ** m.arch.geometry.swpPfnBits;
+  const rssDec = (pfn: number): void => {
+    const hf = phys.flags[phys.folioHead(pfn)]!;
+    if (hf & PG.ANON) mm.rss.anon--;
+    else if (hf & PG.SWAPBACKED) mm.rss.shmem--;
+    else mm.rss.file--;
+  };
+  if (
+    type === st.migrationRead ||
+    type === st.migrationReadExclusive ||
+    type === st.migrationWrite
+  ) {
+    rssDec(pfnOf(off));
+  } else if (type === st.deviceRead || type === st.deviceWrite || type === st.deviceExclusive) {
+    removeRmapPtes(phys, off, 1, mm.id);
+    rssDec(off);
+    maybeFreeFolio(m, phys.folioHead(off));
+  }
+}
+
+/**
+ * free_swap_cache(): a swap-cache page that nothing maps and whose slot no
+ * entry refers to any more leaves the swap cache and is freed.
+ */
+export function freeSwapCacheIfUnused(m: Machine, pfn: number): void {
+  const phys = m.phys;
+  if ((phys.flags[pfn]! & PG.SWAPCACHE) === 0 || phys.mapcount[pfn] !== 0 || phys.order[pfn] !== 0)
+    return;
+  const slot = phys.swapSlot.get(pfn);
+  if (slot === undefined || m.swap!.count[slot] !== 0) return;
+  m.swap!.dropCache(slot);
+  phys.swapSlot.delete(pfn);
+  phys.flags[pfn]! &= ~PG.SWAPCACHE;
+  // Read-ahead pages never mapped are not anonymous yet: free directly.
+  if ((phys.flags[pfn]! & PG.PAGECACHE) === 0) phys.freeFolio(pfn);
 }
 
 /**

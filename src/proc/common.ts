@@ -1,0 +1,129 @@
+/**
+ * Helpers the /proc users share (proc.md §1): which page an entry names,
+ * folio flags, entry classification through the arch codec, and the
+ * walker flavour a walker generation runs on.
+ */
+import { Level, PteFlag } from "../arch/types.js";
+import type { Machine } from "../mm/machine.js";
+import { PG } from "../mm/pageflags.js";
+import type { PageTable } from "../mm/pgtable.js";
+import type { Vma } from "../mm/vma.js";
+import type { WalkerGeneration } from "../scenario/run.js";
+import type { WalkFlavour } from "../walk/types.js";
+
+/**
+ * The callback-walker flavour a /proc user runs on for a walker generation.
+ * "pt_range" runs on the mainline flavour for now: the pt_range_walk
+ * iterator (kernel-api.md §5) is a later task.
+ */
+export function flavourOf(gen: WalkerGeneration | WalkFlavour): WalkFlavour {
+  return gen === "unified" ? "unified" : "mainline";
+}
+
+export function entryIsNone(m: Machine, t: PageTable, i: number): boolean {
+  return m.arch.isNone(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level);
+}
+
+export function entryIsPresent(m: Machine, t: PageTable, i: number): boolean {
+  return m.arch.isPresent(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level);
+}
+
+/**
+ * pmd_trans_huge_lock()'s test: a present PMD leaf or a non-present (swap,
+ * migration) PMD — anything that is not none and not a table.
+ */
+export function pmdIsHugeOrSwap(m: Machine, t: PageTable, i: number): boolean {
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  if (m.arch.isNone(lo, hi, t.level)) return false;
+  return !m.arch.isPresent(lo, hi, t.level) || m.arch.isLeaf(lo, hi, t.level);
+}
+
+/**
+ * pte_present() of a hugetlb entry: mainline reads every hugetlb entry as
+ * a PTE (huge_ptep_get), whatever level holds it.
+ */
+export function hugePresent(m: Machine, t: PageTable, i: number): boolean {
+  return m.arch.isPresent(t.words[i * 2]!, t.words[i * 2 + 1]!, Level.PTE);
+}
+
+/**
+ * vm_normal_page() / vm_normal_page_pmd(): the page a present leaf maps, or
+ * -1 for the zero pages and special entries.
+ */
+export function normalPage(m: Machine, t: PageTable, i: number): number {
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  if ((m.arch.leafFlags(lo, hi, t.level) & PteFlag.SPECIAL) !== 0) return -1;
+  const pfn = m.arch.leafPfn(lo, hi, t.level);
+  if (pfn === m.phys.zeroPfn || pfn === m.phys.hugeZeroPfn) return -1;
+  return pfn;
+}
+
+/** Page flags of the folio holding `pfn` (its head's). */
+export function folioFlags(m: Machine, pfn: number): number {
+  return m.phys.flags[m.phys.folioHead(pfn)]!;
+}
+
+/** Kinds of a non-present, non-none leaf entry (softleaf). */
+export const Softleaf = {
+  SWAP: 0,
+  MARKER: 1,
+  MIGRATION: 2,
+  HWPOISON: 3,
+  DEVICE: 4,
+} as const;
+export type Softleaf = (typeof Softleaf)[keyof typeof Softleaf];
+
+/** Classify a swap-format entry by its type number (proc.md §1.3). */
+export function softleafKind(m: Machine, type: number): Softleaf {
+  const st = m.swapTypes;
+  if (type < st.maxSwapfiles) return Softleaf.SWAP;
+  if (type === st.marker) return Softleaf.MARKER;
+  if (type === st.hwpoison) return Softleaf.HWPOISON;
+  if (type === st.migrationRead || type === st.migrationReadExclusive || type === st.migrationWrite)
+    return Softleaf.MIGRATION;
+  return Softleaf.DEVICE;
+}
+
+/** swp_offset_pfn(): the PFN of a PFN-carrying entry (migration A/D bits stripped). */
+export function swpOffsetPfn(m: Machine, offset: number): number {
+  return offset % 2 ** m.arch.geometry.swpPfnBits;
+}
+
+/**
+ * The page a PFN-carrying non-present entry names (migration, device,
+ * hwpoison), or -1 for swap entries and markers.
+ */
+export function softleafPage(m: Machine, t: PageTable, i: number): number {
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  const kind = softleafKind(m, m.arch.swpType(lo, hi, t.level));
+  if (kind === Softleaf.SWAP || kind === Softleaf.MARKER) return -1;
+  return swpOffsetPfn(m, m.arch.swpOffset(lo, hi, t.level));
+}
+
+/** Whether a VMA maps a shmem object (memfd, tmpfs, shared anonymous). */
+export function vmaIsShmem(vma: Vma): boolean {
+  return vma.backing.kind === "file" && vma.backing.space.swapBacked;
+}
+
+/** The hugetlb page size of a hugetlb VMA, 0 otherwise. */
+export function hugeSizeOf(vma: Vma): number {
+  return vma.backing.kind === "hugetlb" ? vma.backing.hugeSize : 0;
+}
+
+/** The page-table level a hugetlb VMA's entries live at. */
+export function hugeLevelOf(m: Machine, vma: Vma): Level {
+  const size = hugeSizeOf(vma);
+  for (const hs of m.arch.geometry.hugetlbSizes) if (hs.bytes === size) return hs.level;
+  throw new Error(`no hugetlb size of ${size} bytes`);
+}
+
+/** Whether `pfn` is a page of the huge zero folio. */
+export function isHugeZero(m: Machine, pfn: number): boolean {
+  const hz = m.phys.hugeZeroPfn;
+  return hz >= 0 && pfn >= hz && pfn < hz + m.phys.folioNr(hz);
+}
+
+export { PG };

@@ -1,0 +1,356 @@
+/**
+ * /proc/pid/pagemap (proc.md §4): one 64-bit entry per virtual page, kept
+ * as a small flag mask plus the 55-bit frame field in typed arrays (no
+ * BigInt). {@link pagemapHalves} gives the real 64-bit value as two halves.
+ */
+import { Level, PteFlag, SwpFlag } from "../arch/types.js";
+import type { Machine } from "../mm/machine.js";
+import type { MmStruct } from "../mm/mm.js";
+import type { PageTable } from "../mm/pgtable.js";
+import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
+import { VM } from "../mm/vma.js";
+import { walkPageRange } from "../walk/pagewalk.js";
+import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
+import {
+  folioFlags,
+  hugePresent,
+  PG,
+  pmdIsHugeOrSwap,
+  Softleaf,
+  softleafKind,
+  swpOffsetPfn,
+} from "./common.js";
+
+/** The pagemap flag bits (55..63) as a compact mask. */
+export const PM = {
+  SOFT_DIRTY: 1 << 0,
+  MMAP_EXCLUSIVE: 1 << 1,
+  UFFD_WP: 1 << 2,
+  GUARD_REGION: 1 << 3,
+  FILE: 1 << 4,
+  SWAP: 1 << 5,
+  PRESENT: 1 << 6,
+} as const;
+
+/** Bit of the high half (bits 32..63) for each PM flag. */
+const PM_HI_BITS: ReadonlyArray<[number, number]> = [
+  [PM.SOFT_DIRTY, 55 - 32],
+  [PM.MMAP_EXCLUSIVE, 56 - 32],
+  [PM.UFFD_WP, 57 - 32],
+  [PM.GUARD_REGION, 58 - 32],
+  [PM.FILE, 61 - 32],
+  [PM.SWAP, 62 - 32],
+  [PM.PRESENT, 63 - 32],
+];
+
+/** MAX_SWAPFILES_SHIFT: the swap type's width in a swap frame. */
+const SWP_TYPE_SHIFT = 5;
+const TYPE_SPAN = 2 ** SWP_TYPE_SHIFT;
+
+/** The pagemap of a range: entry k describes page `start + k * PAGE_SIZE`. */
+export interface PagemapResult {
+  start: number;
+  flags: Uint8Array;
+  /** PFN, or swap type | offset << 5 (0 when hidden or none). */
+  frame: Float64Array;
+}
+
+/** The 64-bit pagemap value of entry `k` as [lo, hi] halves. */
+export function pagemapHalves(r: PagemapResult, k: number): [number, number] {
+  const fr = r.frame[k]!;
+  const lo = (fr % 2 ** 32) >>> 0;
+  let hi = Math.floor(fr / 2 ** 32);
+  const f = r.flags[k]!;
+  for (const [bit, pos] of PM_HI_BITS) if (f & bit) hi |= 1 << pos;
+  return [lo, hi >>> 0];
+}
+
+interface PagemapPriv {
+  m: Machine;
+  r: PagemapResult;
+  pos: number;
+  showPfn: boolean;
+}
+
+function add(p: PagemapPriv, frame: number, flags: number): void {
+  p.r.flags[p.pos] = flags;
+  p.r.frame[p.pos] = p.showPfn ? frame : 0;
+  p.pos++;
+}
+
+/** pte_to_pagemap_entry() for one PTE. */
+function pteEntry(p: PagemapPriv, softDirtyVma: boolean, t: PageTable, i: number): void {
+  const m = p.m;
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  let flags = 0;
+  let frame = 0;
+  let page = -1;
+  if (m.arch.isNone(lo, hi, t.level)) {
+    // nothing
+  } else if (m.arch.isPresent(lo, hi, t.level)) {
+    frame = m.arch.leafPfn(lo, hi, t.level);
+    flags |= PM.PRESENT;
+    const f = m.arch.leafFlags(lo, hi, t.level);
+    if ((f & PteFlag.SPECIAL) === 0 && frame !== m.phys.zeroPfn) page = frame;
+    if (f & PteFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+    if (f & PteFlag.UFFD_WP) flags |= PM.UFFD_WP;
+  } else {
+    const sf = m.arch.swpFlags(lo, hi, t.level);
+    if (sf & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+    if (sf & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
+    const type = m.arch.swpType(lo, hi, t.level);
+    let off = m.arch.swpOffset(lo, hi, t.level);
+    const kind = softleafKind(m, type);
+    if (kind !== Softleaf.SWAP && kind !== Softleaf.MARKER) {
+      off = swpOffsetPfn(m, off);
+      page = off;
+    }
+    frame = type + off * TYPE_SPAN;
+    flags |= PM.SWAP;
+    if (kind === Softleaf.MARKER) {
+      if (off & 1) flags |= PM.UFFD_WP;
+      if (off & 4) flags |= PM.GUARD_REGION;
+    }
+  }
+  if (page >= 0) {
+    if ((folioFlags(m, page) & PG.ANON) === 0) flags |= PM.FILE;
+    if (flags & PM.PRESENT && precisePageMapcount(m.phys, page) === 1) flags |= PM.MMAP_EXCLUSIVE;
+  }
+  if (softDirtyVma) flags |= PM.SOFT_DIRTY;
+  add(p, frame, flags);
+}
+
+/** The THP branch of pagemap_pmd_range(): a PMD leaf or PMD migration entry. */
+function thpEntries(
+  p: PagemapPriv,
+  softDirtyVma: boolean,
+  t: PageTable,
+  i: number,
+  addr: number,
+  next: number,
+): void {
+  const m = p.m;
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  const ps = m.arch.geometry.pageSize;
+  const pmdSize = 2 ** m.arch.geometry.pmdShift;
+  const sub = ((addr % pmdSize) - (addr % ps)) / ps;
+  let flags = softDirtyVma ? PM.SOFT_DIRTY : 0;
+  let frame = 0;
+  let page = -1;
+  let step = 0;
+  if (m.arch.isPresent(lo, hi, t.level)) {
+    page = m.arch.leafPfn(lo, hi, t.level);
+    flags |= PM.PRESENT;
+    const f = m.arch.leafFlags(lo, hi, t.level);
+    if (f & PteFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+    if (f & PteFlag.UFFD_WP) flags |= PM.UFFD_WP;
+    frame = page + sub;
+    step = 1;
+  } else {
+    const type = m.arch.swpType(lo, hi, t.level);
+    let off = m.arch.swpOffset(lo, hi, t.level);
+    const kind = softleafKind(m, type);
+    if (kind !== Softleaf.SWAP && kind !== Softleaf.MARKER) {
+      off = swpOffsetPfn(m, off);
+      page = off;
+    }
+    frame = type + (off + sub) * TYPE_SPAN;
+    step = TYPE_SPAN;
+    flags |= PM.SWAP;
+    const sf = m.arch.swpFlags(lo, hi, t.level);
+    if (sf & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+    if (sf & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
+  }
+  if (page >= 0) {
+    if ((folioFlags(m, page) & PG.ANON) === 0) flags |= PM.FILE;
+    // __folio_page_mapped_exclusively() of pmd_page(): the head, for all entries.
+    if (flags & PM.PRESENT && precisePageMapcount(m.phys, page) === 1) flags |= PM.MMAP_EXCLUSIVE;
+  }
+  for (; addr < next; addr += ps) {
+    add(p, frame, flags);
+    frame += step;
+  }
+}
+
+/** pagemap_hugetlb_range() (and the unified flavour's hugetlb leaves). */
+function hugetlbEntries(
+  p: PagemapPriv,
+  softDirtyVma: boolean,
+  hugeSize: number,
+  t: PageTable,
+  i: number,
+  addr: number,
+  next: number,
+): void {
+  const m = p.m;
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  const ps = m.arch.geometry.pageSize;
+  let flags = softDirtyVma ? PM.SOFT_DIRTY : 0;
+  let frame = 0;
+  if (!m.arch.isNone(lo, hi, t.level)) {
+    if (hugePresent(m, t, i)) {
+      const pfn = m.arch.leafPfn(lo, hi, t.level);
+      const head = m.phys.folioHead(pfn);
+      if ((m.phys.flags[head]! & PG.ANON) === 0) flags |= PM.FILE;
+      // hugetlb_pmd_shared(): the model shares no PMD tables.
+      if (!folioMaybeMappedShared(m.phys, head)) flags |= PM.MMAP_EXCLUSIVE;
+      if (m.arch.leafFlags(lo, hi, t.level) & PteFlag.UFFD_WP) flags |= PM.UFFD_WP;
+      flags |= PM.PRESENT;
+      frame = pfn + ((addr % hugeSize) - (addr % ps)) / ps;
+    } else {
+      // pte_swp_uffd_wp_any(): the swp uffd-wp bit or a uffd-wp marker.
+      const type = m.arch.swpType(lo, hi, t.level);
+      const wpBit = (m.arch.swpFlags(lo, hi, t.level) & SwpFlag.UFFD_WP) !== 0;
+      const marker =
+        softleafKind(m, type) === Softleaf.MARKER && (m.arch.swpOffset(lo, hi, t.level) & 1) !== 0;
+      if (wpBit || marker) flags |= PM.UFFD_WP;
+    }
+  }
+  for (; addr < next; addr += ps) {
+    add(p, frame, flags);
+    if (flags & PM.PRESENT) frame++;
+  }
+}
+
+function softDirtyOf(walk: MmWalk): boolean {
+  return walk.vma?.has(VM.SOFTDIRTY) === true;
+}
+
+/** pagemap_pmd_range(): pmd_entry of both flavours. */
+function pagemapPmdRange(
+  t: PageTable,
+  i: number,
+  addr: number,
+  next: number,
+  walk: MmWalk<PagemapPriv>,
+): number {
+  const p = walk.private;
+  const m = p.m;
+  const vma = walk.vma!;
+  const sd = softDirtyOf(walk as MmWalk);
+  if (vma.backing.kind === "hugetlb") {
+    // Unified flavour: a 2 MiB hugetlb entry, with the hugetlb rows.
+    hugetlbEntries(p, sd, vma.backing.hugeSize, t, i, addr, next);
+    return 0;
+  }
+  if (pmdIsHugeOrSwap(m, t, i)) {
+    t.ptl.lock("pagemap_pmd_range");
+    try {
+      thpEntries(p, sd, t, i, addr, next);
+    } finally {
+      t.ptl.unlock();
+    }
+    return 0;
+  }
+  const pte = walk.mm.pt.child(t, i);
+  if (pte === null) {
+    walk.action = WalkAction.AGAIN;
+    return 0;
+  }
+  const ps = m.arch.geometry.pageSize;
+  pte.ptl.lock("pagemap_pmd_range");
+  try {
+    let k = walk.mm.pt.index(Level.PTE, addr);
+    for (; addr < next; addr += ps, k++) pteEntry(p, sd, pte, k);
+  } finally {
+    pte.ptl.unlock();
+  }
+  return 0;
+}
+
+/** Unified flavour's pud_entry: a 1 GiB hugetlb entry. */
+function pagemapPudRange(
+  t: PageTable,
+  i: number,
+  addr: number,
+  next: number,
+  walk: MmWalk<PagemapPriv>,
+): number {
+  const vma = walk.vma!;
+  if (vma.backing.kind !== "hugetlb") return 0;
+  hugetlbEntries(walk.private, softDirtyOf(walk as MmWalk), vma.backing.hugeSize, t, i, addr, next);
+  return 0;
+}
+
+function pagemapHugetlbRange(
+  t: PageTable,
+  i: number,
+  _hmask: number,
+  addr: number,
+  next: number,
+  walk: MmWalk<PagemapPriv>,
+): number {
+  const vma = walk.vma!;
+  const size = vma.backing.kind === "hugetlb" ? vma.backing.hugeSize : 0;
+  hugetlbEntries(walk.private, softDirtyOf(walk as MmWalk), size, t, i, addr, next);
+  return 0;
+}
+
+/** pagemap_pte_hole(): 0, plus PM_SOFT_DIRTY inside a VM_SOFTDIRTY VMA. */
+function pagemapPteHole(
+  addr: number,
+  next: number,
+  _depth: number,
+  walk: MmWalk<PagemapPriv>,
+): number {
+  const p = walk.private;
+  const flags = softDirtyOf(walk as MmWalk) ? PM.SOFT_DIRTY : 0;
+  const ps = p.m.arch.geometry.pageSize;
+  for (; addr < next; addr += ps) add(p, 0, flags);
+  return 0;
+}
+
+const PAGEMAP_OPS: MmWalkOps<PagemapPriv> = {
+  pmdEntry: pagemapPmdRange,
+  pteHole: pagemapPteHole,
+  hugetlbEntry: pagemapHugetlbRange,
+  walkLock: PageWalkLock.RDLOCK,
+};
+const PAGEMAP_OPS_UNIFIED: MmWalkOps<PagemapPriv> = {
+  pudEntry: pagemapPudRange,
+  pmdEntry: pagemapPmdRange,
+  pteHole: pagemapPteHole,
+  walkLock: PageWalkLock.RDLOCK,
+};
+
+/**
+ * pagemap_read - the pagemap entries of [start, end) of @mm (page aligned,
+ * below TASK_SIZE), read as the kernel does: one walk per PMD-aligned
+ * 2 MiB chunk, each under the mmap read lock.
+ * @showPfn: false for an opener without CAP_SYS_ADMIN (frames read 0).
+ *
+ * Locking: takes and drops @mm's mmap lock for read around each chunk.
+ *
+ * Return: the entries, one per page.
+ */
+export function pagemapRead(
+  m: Machine,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  flavour: "mainline" | "unified",
+  showPfn = true,
+): PagemapResult {
+  const ps = m.arch.geometry.pageSize;
+  const n = Math.max(0, (end - start) / ps);
+  const r: PagemapResult = { start, flags: new Uint8Array(n), frame: new Float64Array(n) };
+  const p: PagemapPriv = { m, r, pos: 0, showPfn };
+  const ops = flavour === "unified" ? PAGEMAP_OPS_UNIFIED : PAGEMAP_OPS;
+  const chunk = 2 ** m.arch.geometry.pmdShift;
+  let addr = start;
+  while (addr < end) {
+    const next = Math.min(addr - (addr % chunk) + chunk, end);
+    mm.mmapLock.readLock("pagemap_read");
+    try {
+      p.pos = (addr - start) / ps;
+      walkPageRange(m, mm, addr, next, ops, p, { flavour });
+    } finally {
+      mm.mmapLock.readUnlock();
+    }
+    addr = next;
+  }
+  return r;
+}
