@@ -4,6 +4,8 @@
  * head of any folio is `pfn & ~(2^order - 1)`. Free lists are LIFO stacks of
  * block heads; `freeOrder[pfn]` is the order + 1 of a free block headed at
  * `pfn` (0: not a free block head), which makes merging O(1) per level.
+ * A block merged away stays in its list as a stale entry (its freeOrder no
+ * longer matches) and is skipped when popped: one byte per frame in all.
  * Lowest-address-first is not required by the kernel either; determinism is.
  */
 export class BuddyAllocator {
@@ -11,8 +13,6 @@ export class BuddyAllocator {
   private readonly lists: number[][];
   /** order + 1 of the free block headed here, or 0. */
   private readonly freeOrder: Uint8Array;
-  /** Position of the head in its free list, for O(1) removal. */
-  private readonly listPos: Int32Array;
   freePages = 0;
 
   constructor(
@@ -23,7 +23,6 @@ export class BuddyAllocator {
     this.maxOrder = maxOrder;
     this.lists = Array.from({ length: maxOrder + 1 }, () => []);
     this.freeOrder = new Uint8Array(nrPages);
-    this.listPos = new Int32Array(nrPages);
     // Seed with the largest aligned blocks, highest addresses first so that
     // the LIFO lists hand out low addresses first.
     const blocks: Array<[number, number]> = [];
@@ -42,32 +41,38 @@ export class BuddyAllocator {
     const list = this.lists[order]!;
     const rel = pfn - this.basePfn;
     this.freeOrder[rel] = order + 1;
-    this.listPos[rel] = list.length;
     list.push(pfn);
     this.freePages += 2 ** order;
   }
 
+  /** Take a free block out (its list entry goes stale). */
   private remove(pfn: number, order: number): void {
-    const list = this.lists[order]!;
-    const rel = pfn - this.basePfn;
-    const pos = this.listPos[rel]!;
-    const last = list.pop()!;
-    if (last !== pfn) {
-      list[pos] = last;
-      this.listPos[last - this.basePfn] = pos;
-    }
-    this.freeOrder[rel] = 0;
+    this.freeOrder[pfn - this.basePfn] = 0;
     this.freePages -= 2 ** order;
+  }
+
+  /** Pop the newest valid block of `order`, or -1. */
+  private pop(order: number): number {
+    const list = this.lists[order]!;
+    while (list.length > 0) {
+      const pfn = list.pop()!;
+      if (this.freeOrder[pfn - this.basePfn] === order + 1) {
+        this.remove(pfn, order);
+        return pfn;
+      }
+    }
+    return -1;
   }
 
   /** Allocate a naturally aligned block of 2^order frames; -1 when none is free. */
   alloc(order: number): number {
     let o = order;
-    while (o <= this.maxOrder && this.lists[o]!.length === 0) o++;
-    if (o > this.maxOrder) return -1;
-    const list = this.lists[o]!;
-    const pfn = list[list.length - 1]!;
-    this.remove(pfn, o);
+    let pfn = -1;
+    for (; o <= this.maxOrder; o++) {
+      pfn = this.pop(o);
+      if (pfn >= 0) break;
+    }
+    if (pfn < 0) return -1;
     // Split, returning the upper halves.
     while (o > order) {
       o--;

@@ -38,6 +38,9 @@ export class PageTables {
   /** Bytes of page-table pages (mm->pgtables_bytes), the root included. */
   bytes = 0;
   private readonly levelOrder: Level[];
+  /** 2^shift and entries per level, for index() (hot in every fault). */
+  private readonly spanOf: number[];
+  private readonly entriesOf: number[];
 
   constructor(
     readonly arch: ArchCodec,
@@ -47,13 +50,14 @@ export class PageTables {
   ) {
     const geo = arch.geometry;
     this.levelOrder = geo.levels.filter((l) => !l.folded).map((l) => l.level);
+    this.spanOf = geo.levels.map((l) => 2 ** l.shift);
+    this.entriesOf = geo.levels.map((l) => l.entries);
     this.root = this.allocTable(this.levelOrder[0]!);
   }
 
   /** Entry index of `addr` in a table of `level`. */
   index(level: Level, addr: number): number {
-    const g = this.arch.geometry.levels[level]!;
-    return Math.floor(addr / 2 ** g.shift) % g.entries;
+    return Math.floor(addr / this.spanOf[level]!) % this.entriesOf[level]!;
   }
 
   /** The next real (non-folded) level below `level`, or -1 at PTE. */

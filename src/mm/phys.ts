@@ -27,13 +27,18 @@ export interface NodeRange {
   buddy: BuddyAllocator;
 }
 
-/** Where RAM starts (1 GiB): keeps every order up to PUD naturally aligned. */
-export const RAM_BASE_PFN = 0x40000;
+/**
+ * Where RAM starts: 16 MiB (the end of ZONE_DMA). The buddy allocator keeps
+ * every block naturally aligned in PFN space whatever the base.
+ */
+export const RAM_BASE_PFN = 0x1000;
 
 /**
  * Physical memory: frames and their struct page metadata, as typed arrays
- * indexed by PFN (no object per page). 22 bytes per frame: flags, PTE
- * mapcount, mapping id, index, content token, order, node.
+ * indexed by PFN (no object per page). 18 bytes per frame: flags, PTE
+ * mapcount, mapping id, content token, order, node. (A page-cache page's
+ * index is its position in its AddressSpace; the model keeps no anonymous
+ * page index.)
  */
 export class PhysMem {
   readonly maxPfn: number;
@@ -42,8 +47,6 @@ export class PhysMem {
   readonly mapcount: Int32Array;
   /** anon_vma id (anonymous) or file id (page cache), 0 when none. */
   readonly mapping: Uint32Array;
-  /** Page index in its file, or the anonymous linear page index. */
-  readonly index: Uint32Array;
   /** Content token of the 4 KiB page: 0 = all zero. */
   readonly content: Uint32Array;
   /** Order of the folio this page belongs to (same on every page of it). */
@@ -64,14 +67,13 @@ export class PhysMem {
     this.flags = new Uint32Array(this.maxPfn);
     this.mapcount = new Int32Array(this.maxPfn);
     this.mapping = new Uint32Array(this.maxPfn);
-    this.index = new Uint32Array(this.maxPfn);
     this.content = new Uint32Array(this.maxPfn);
     this.order = new Uint8Array(this.maxPfn);
     this.node = new Uint8Array(this.maxPfn);
     let base = RAM_BASE_PFN;
     nodeMemBytes.forEach((bytes, nid) => {
       const nr = Math.floor(bytes / 2 ** pageShift);
-      this.node.fill(nid, base, base + nr);
+      if (nid > 0) this.node.fill(nid, base, base + nr);
       this.nodes.push({
         basePfn: base,
         nrPages: nr,
@@ -104,7 +106,6 @@ export class PhysMem {
     this.flags[pfn] = folioFlags | PG.ALLOCATED | (order > 0 ? PG.HEAD : 0);
     this.mapcount.fill(0, pfn, pfn + nr);
     this.mapping.fill(0, pfn, pfn + nr);
-    this.index.fill(0, pfn, pfn + nr);
     this.content.fill(0, pfn, pfn + nr);
     this.order.fill(order, pfn, pfn + nr);
     if (order > 0) this.large.set(pfn, newLargeState(order));

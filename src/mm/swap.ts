@@ -6,8 +6,10 @@
  * moving cursor (the kernel's per-order cluster allocation in miniature).
  */
 export class SwapDevice {
+  /** Swap count of each slot (swap_map without SWAP_HAS_CACHE). */
   readonly count: Uint16Array;
-  readonly cache: Int32Array;
+  /** PFN of the swap-cache page of each slot + 1 (0: none, so the array starts zeroed). */
+  readonly cacheTable: Int32Array;
   readonly content: Uint32Array;
   /** Pages in the slot were all zero when written (the kernel's zeromap). */
   private cursor = 1;
@@ -17,13 +19,25 @@ export class SwapDevice {
     readonly type: number,
     readonly nrSlots: number,
   ) {
+    // Zero-filled arrays are committed lazily by the OS: an unused swap
+    // device costs address space, not memory.
     this.count = new Uint16Array(nrSlots);
-    this.cache = new Int32Array(nrSlots).fill(-1);
+    this.cacheTable = new Int32Array(nrSlots);
     this.content = new Uint32Array(nrSlots);
   }
 
+  /** The swap-cache page of `slot` (a PFN), or -1. */
+  cached(slot: number): number {
+    return this.cacheTable[slot]! - 1;
+  }
+
+  /** Put `pfn` in the swap cache for `slot` (-1: none). */
+  setCached(slot: number, pfn: number): void {
+    this.cacheTable[slot] = pfn + 1;
+  }
+
   private isFree(slot: number): boolean {
-    return this.count[slot] === 0 && this.cache[slot] === -1;
+    return this.count[slot] === 0 && this.cached(slot) === -1;
   }
 
   /** Allocate `nr` consecutive slots, the first a multiple of `nr`; -1 if none. */
@@ -64,7 +78,7 @@ export class SwapDevice {
   put(slot: number): void {
     if (this.count[slot] === 0) throw new Error(`swap slot ${slot} freed twice`);
     this.count[slot]!--;
-    if (this.count[slot] === 0 && this.cache[slot] === -1) this.release(slot);
+    if (this.count[slot] === 0 && this.cached(slot) === -1) this.release(slot);
   }
 
   private release(slot: number): void {
@@ -74,7 +88,7 @@ export class SwapDevice {
 
   /** Remove a page from the swap cache; frees the slot if nothing refers to it. */
   dropCache(slot: number): void {
-    this.cache[slot] = -1;
+    this.setCached(slot, -1);
     if (this.count[slot] === 0) this.release(slot);
   }
 

@@ -416,10 +416,10 @@ class MmWalker {
       }
       if (space.kind !== "hugetlb" && phys.order[head] === 0) {
         const idx = vma.pageIndex(addr, m.arch.geometry.pageShift);
-        if (phys.index[pfn] !== idx) {
+        if (space.pages[idx] !== pfn) {
           p.add(
             "pagecache-index",
-            `${mmName(mm)}: page-cache pfn ${hex(pfn)} has index ${phys.index[pfn]} but is mapped at ${hex(addr)}, file index ${idx}`,
+            `${mmName(mm)}: page-cache pfn ${hex(pfn)} is mapped at ${hex(addr)}, file index ${idx}, where the file holds ${space.pages[idx]}`,
           );
         }
       }
@@ -616,9 +616,10 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
     }
   }
   const count = sw.count;
-  const cache = sw.cache;
+  /** PFN + 1 of each slot's swap-cache page, 0 when none. */
+  const cache = sw.cacheTable;
   let used = 0;
-  if (count[0] !== 0 || cache[0] !== -1) p.add("swap-header", "swap slot 0 (the header) is in use");
+  if (count[0] !== 0 || cache[0] !== 0) p.add("swap-header", "swap slot 0 (the header) is in use");
   const count32 =
     count.byteOffset % 4 === 0
       ? new Uint32Array(count.buffer, count.byteOffset, count.length >> 1)
@@ -628,7 +629,7 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
     if (slot >= sw.nrSlots) break;
     const c = count[slot]!;
     const r = refs.get(slot) ?? 0;
-    const pfn = cache[slot]!;
+    const pfn = cache[slot]! - 1;
     if (c === 0 && pfn === -1 && r === 0) continue;
     if (c !== r) {
       p.add(
@@ -658,7 +659,7 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
     }
   }
   for (const [slot, r] of refs) {
-    if (count[slot] === 0 && cache[slot] === -1) {
+    if (count[slot] === 0 && cache[slot] === 0) {
       p.add(
         "swap-count",
         `swap slot ${slot}: swap count is 0, ${r} entries refer to it (page tables and shmem)`,
@@ -669,10 +670,10 @@ function checkSwap(m: Machine, refs: Map<number, number>, p: Problems): void {
     p.add("swap-used", `swap device: used is ${sw.used}, ${used} slots are counted or cached`);
   }
   for (const [pfn, slot] of phys.swapSlot) {
-    if (slot <= 0 || slot >= sw.nrSlots || cache[slot] !== pfn) {
+    if (slot <= 0 || slot >= sw.nrSlots || cache[slot]! - 1 !== pfn) {
       p.add(
         "swapcache",
-        `pfn ${hex(pfn)} says it caches swap slot ${slot}, but the swap cache holds ${slot > 0 && slot < sw.nrSlots ? cache[slot] : "nothing"} there`,
+        `pfn ${hex(pfn)} says it caches swap slot ${slot}, but the swap cache holds ${slot > 0 && slot < sw.nrSlots ? cache[slot]! - 1 : "nothing"} there`,
       );
     }
   }
@@ -691,15 +692,15 @@ function skipIdleSlots(
 ): number {
   if (count32 !== null) {
     if (slot & 1) {
-      if ((count[slot]! | ~cache[slot]!) !== 0) return slot;
+      if ((count[slot]! | cache[slot]!) !== 0) return slot;
       slot++;
     }
     let k = slot >> 1;
     const e = end >> 1;
-    while (k < e && (count32[k]! | ~(cache[2 * k]! & cache[2 * k + 1]!)) === 0) k++;
+    while (k < e && (count32[k]! | cache[2 * k]! | cache[2 * k + 1]!) === 0) k++;
     slot = k << 1;
   }
-  while (slot < end && (count[slot]! | ~cache[slot]!) === 0) slot++;
+  while (slot < end && (count[slot]! | cache[slot]!) === 0) slot++;
   return slot;
 }
 
@@ -741,9 +742,6 @@ function checkPageCache(m: Machine, p: Problems): void {
           "pagecache",
           `${where}: pfn ${hex(pfn)} has mapping ${phys.mapping[head]}, expected ${s.id}`,
         );
-      }
-      if (phys.index[pfn] !== i) {
-        p.add("pagecache", `${where}: pfn ${hex(pfn)} has index ${phys.index[pfn]}`);
       }
       if (hugeNr < 0 && (hf & PG.HUGETLB) === 0) {
         p.add("pagecache", `${where}: pfn ${hex(pfn)} in a hugetlbfs file is not a hugetlb folio`);
@@ -992,13 +990,12 @@ function checkCacheOwner(
   const phys = m.phys;
   const id = phys.mapping[head]!;
   const s = spaces.get(id);
-  const idx = phys.index[head]!;
   if (s === undefined) {
     p.add("owner", `page-cache folio ${hex(head)} names space ${id}, which does not exist`);
-  } else if (idx >= s.nrPages || s.pages[idx] !== head) {
+  } else if (!s.pages.includes(head)) {
     p.add(
       "owner",
-      `page-cache folio ${hex(head)} says it is index ${idx} of space ${id} (${s.name}), which holds ${idx < s.nrPages ? s.pages[idx] : "nothing"} there (leaked)`,
+      `page-cache folio ${hex(head)} says it belongs to space ${id} (${s.name}), which does not hold it (leaked)`,
     );
   }
   void f;
@@ -1139,13 +1136,13 @@ export function verifyAllFree(m: Machine): string[] {
     for (let slot = 0; slot < sw.nrSlots; slot++) {
       if (!sw.inUse(slot)) continue;
       if (heldSlots.has(slot)) {
-        const c = sw.cache[slot]!;
+        const c = sw.cached(slot);
         if (c >= 0) held.add(phys.folioHead(c));
         continue;
       }
       p.add(
         "swap-leak",
-        `swap slot ${slot} is in use (count ${sw.count[slot]}, cache ${sw.cache[slot]}) but no living object refers to it`,
+        `swap slot ${slot} is in use (count ${sw.count[slot]}, cache ${sw.cached(slot)}) but no living object refers to it`,
       );
     }
   }
@@ -1168,7 +1165,7 @@ export function verifyAllFree(m: Machine): string[] {
     if (f & PG.HWPOISON) continue; // memory_failure() never frees a poisoned page
     p.add(
       "frame-leak",
-      `folio ${hex(head)} (order ${phys.order[head]}, flags ${flagNames(f)}, mapping ${phys.mapping[head]}, index ${phys.index[head]}) is still allocated`,
+      `folio ${hex(head)} (order ${phys.order[head]}, flags ${flagNames(f)}, mapping ${phys.mapping[head]}) is still allocated`,
     );
   }
   return p.finish();

@@ -91,7 +91,6 @@ export function doDevicePrivate(ctx: OpCtx, start: number, end: number): void {
       );
       phys.content[dev] = phys.content[pfn]!;
       phys.mapping[dev] = phys.mapping[pfn]!;
-      phys.index[dev] = phys.index[pfn]!;
       phys.mapcount[dev] = 1;
       removeRmapPtes(phys, pfn, 1, mm.id);
       const type = fl & PteFlag.WRITE ? m.swapTypes.deviceWrite : m.swapTypes.deviceRead;

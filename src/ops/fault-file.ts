@@ -59,7 +59,6 @@ export function readDiskPage(m: Machine, space: AddressSpace, idx: number): numb
     PG.UPTODATE | PG.LRU | PG.ACTIVE | PG.MAPPEDTODISK | PG.PAGECACHE,
   );
   m.phys.mapping[p] = space.id;
-  m.phys.index[p] = idx;
   m.phys.content[p] = space.contentOf(idx);
   space.pages[idx] = p;
   return p;
@@ -80,7 +79,6 @@ function newShmemPage(
     flags | PG.UPTODATE | PG.LRU | PG.SWAPBACKED | PG.PAGECACHE,
   );
   m.phys.mapping[pfn] = space.id;
-  m.phys.index[pfn] = idx;
   space.pages[idx] = pfn;
   return pfn;
 }
@@ -103,16 +101,15 @@ export function pageCacheGet(
   const slot = space.swap[idx]!;
   if (slot >= 0 && m.swap) {
     const sw = m.swap;
-    const cached = sw.cache[slot]!;
+    const cached = sw.cached(slot);
     if (cached >= 0) {
       pfn = cached;
       m.phys.swapSlot.delete(pfn);
       m.phys.flags[pfn] =
         (m.phys.flags[pfn]! & ~PG.SWAPCACHE & ~PG.ANON) | PG.DIRTY | PG.ACTIVE | PG.PAGECACHE;
       m.phys.mapping[pfn] = space.id;
-      m.phys.index[pfn] = idx;
       space.pages[idx] = pfn;
-      sw.cache[slot] = -1;
+      sw.setCached(slot, -1);
     } else {
       pfn = newShmemPage(m, ctx, vma, space, idx, PG.DIRTY | PG.ACTIVE);
       m.phys.content[pfn] = sw.content[slot]!;
@@ -134,7 +131,6 @@ export function pageCacheGet(
         PG.UPTODATE | PG.LRU | PG.ACTIVE | PG.MAPPEDTODISK | PG.PAGECACHE,
       );
       m.phys.mapping[p] = space.id;
-      m.phys.index[p] = j;
       m.phys.content[p] = space.contentOf(j);
       space.pages[j] = p;
     }

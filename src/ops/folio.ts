@@ -63,17 +63,13 @@ export function newAnonFolio(
 ): number {
   anonVmaPrepare(m, mm, vma);
   const nr = 2 ** order;
-  const pageSize = m.arch.geometry.pageSize;
-  const blockStart = addr - (addr % (nr * pageSize));
   let f = PG.UPTODATE | PG.LRU | PG.ANON | PG.SWAPBACKED;
   if (order > 0) f |= PG.LARGE_RMAPPABLE;
   if (vma.flags & VM.LOCKED) f |= PG.MLOCKED | PG.UNEVICTABLE;
   const pfn = m.phys.allocFolio(order, policyNode(mm, vma), f);
-  const idx0 = vma.pageIndex(blockStart, m.arch.geometry.pageShift);
   for (let i = 0; i < nr; i++) {
     m.phys.flags[pfn + i]! |= PG.ANON_EXCLUSIVE;
     m.phys.mapping[pfn + i] = vma.anonVma!.id;
-    m.phys.index[pfn + i] = idx0 + i;
   }
   return pfn;
 }

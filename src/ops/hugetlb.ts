@@ -71,7 +71,6 @@ function sharedHugeFolio(m: Machine, vma: Vma, addr: number): number {
   if (pfn < 0) {
     pfn = allocHugetlbFolio(m, hs, PG.PAGECACHE | PG.DIRTY);
     m.phys.mapping[pfn] = space.id;
-    m.phys.index[pfn] = hidx;
     space.pages[hidx] = pfn;
   }
   return pfn;

@@ -147,7 +147,7 @@ function willneed(ctx: OpCtx, v: Vma, s: number, e: number): void {
       const i = mm.pt.index(Level.PTE, a);
       if (!E.isRealSwap(m, t, i)) continue;
       const slot = E.swpOffset(m, t, i);
-      if (m.swap!.cache[slot]! < 0) readIntoSwapCache(m, mm, v, slot);
+      if (m.swap!.cached(slot) < 0) readIntoSwapCache(m, mm, v, slot);
     }
     return;
   }
@@ -157,7 +157,7 @@ function willneed(ctx: OpCtx, v: Vma, s: number, e: number): void {
     if (idx >= space.nrPages) break;
     if (space.swapBacked) {
       const slot = space.swap[idx]!;
-      if (slot >= 0 && m.swap!.cache[slot]! < 0) readIntoSwapCache(m, mm, v, slot);
+      if (slot >= 0 && m.swap!.cached(slot) < 0) readIntoSwapCache(m, mm, v, slot);
     } else if (space.pages[idx]! < 0) {
       readDiskPage(m, space, idx);
     }

@@ -128,7 +128,6 @@ function copyFolio(m: Machine, head: number, node: number): number {
   for (let k = 0; k < nr; k++) {
     phys.content[np + k] = phys.content[head + k]!;
     phys.mapping[np + k] = phys.mapping[head + k]!;
-    phys.index[np + k] = phys.index[head + k]!;
     phys.flags[np + k]! |= phys.flags[head + k]! & PG.ANON_EXCLUSIVE;
   }
   return np;
@@ -147,8 +146,9 @@ function finish(m: Machine, f: InFlight, undo: boolean): void {
   // The page cache follows the folio.
   if (phys.flags[f.head]! & PG.PAGECACHE) {
     for (const s of m.spaces) {
-      const idx = phys.index[f.head]!;
-      if (s.id === phys.mapping[f.head] && s.pages[idx] === f.head) s.pages[idx] = np;
+      if (s.id !== phys.mapping[f.head]) continue;
+      const idx = s.pages.indexOf(f.head);
+      if (idx >= 0) s.pages[idx] = np;
     }
   }
   phys.flags[f.head]! &= ~PG.PAGECACHE;

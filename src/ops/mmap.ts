@@ -39,7 +39,6 @@ function scenarioFile(m: Machine, name: string, size: number, fs: "tmpfs" | "dis
   for (let i = 0; i < nr; i++) {
     const pfn = m.phys.allocFolio(0, 0, flags);
     m.phys.mapping[pfn] = space.id;
-    m.phys.index[pfn] = i;
     m.phys.content[pfn] = space.contentOf(i);
     space.pages[i] = pfn;
   }

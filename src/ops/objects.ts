@@ -31,7 +31,7 @@ export function releaseUnmappedObjects(m: Machine): void {
       const slot = s.swap[i]!;
       if (slot >= 0 && m.swap) {
         s.swap[i] = -1;
-        const cached = m.swap.cache[slot]!;
+        const cached = m.swap.cached(slot);
         m.swap.put(slot);
         if (cached >= 0 && m.swap.count[slot] === 0) {
           m.swap.dropCache(slot);

@@ -212,7 +212,7 @@ function swapOutAnon(ctx: OpCtx, t: PageTable, i: number, head: number): void {
   let slot0: number;
   if (phys.flags[head]! & PG.SWAPCACHE) {
     slot0 = phys.swapSlot.get(head)!;
-    sw.cache[slot0] = -1;
+    sw.setCached(slot0, -1);
     phys.swapSlot.delete(head);
   } else {
     slot0 = sw.alloc(nr);
@@ -247,7 +247,7 @@ function pageoutFile(
   const phys = m.phys;
   const space = vma.space;
   if (space === null) return;
-  const idx = phys.index[head]!;
+  const idx = vma.pageIndex(addr, m.arch.geometry.pageShift);
   const fl = E.leafFlags(m, t, i);
   if (space.swapBacked) {
     const sw = m.swap;
@@ -265,5 +265,4 @@ function pageoutFile(
   else mm.rss.file--;
   space.pages[idx] = -1;
   phys.freeFolio(head);
-  void addr;
 }

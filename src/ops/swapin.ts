@@ -32,7 +32,7 @@ export function readIntoSwapCache(m: Machine, mm: MmStruct, vma: Vma, slot: numb
     PG.UPTODATE | PG.LRU | PG.SWAPBACKED | PG.SWAPCACHE | PG.ACTIVE,
   );
   m.phys.content[pfn] = sw.content[slot]!;
-  sw.cache[slot] = pfn;
+  sw.setCached(slot, pfn);
   m.phys.swapSlot.set(pfn, slot);
   return pfn;
 }
@@ -62,7 +62,7 @@ function swapinOrder(ctx: OpCtx, vma: Vma, t: PageTable, i: number, addr: number
         E.isRealSwap(m, t, j) &&
         E.swpOffset(m, t, j) === slot0 + k &&
         sw.count[slot0 + k] === 1 &&
-        sw.cache[slot0 + k] === -1 &&
+        sw.cached(slot0 + k) === -1 &&
         (sw.content[slot0 + k] === 0) === zero0;
     }
     if (ok) return o;
@@ -96,22 +96,18 @@ export function doSwapPage(
   const canWrite = (vma.flags & VM.WRITE) !== 0 && (E.swpFlags(m, t, i) & SwpFlag.UFFD_WP) === 0;
   const wp = (E.swpFlags(m, t, i) & SwpFlag.UFFD_WP) !== 0 ? PteFlag.UFFD_WP : 0;
   anonVmaPrepare(m, mm, vma);
-  const ps = m.arch.geometry.pageSize;
-  if (sw.cache[slot] === -1 && sw.count[slot] === 1) {
+  if (sw.cached(slot) === -1 && sw.count[slot] === 1) {
     const order = swapinOrder(ctx, vma, t, i, addr);
     const nr = 2 ** order;
     const first = i - (i % nr);
-    const blockAddr = addr - (i - first) * ps;
     let f = PG.UPTODATE | PG.LRU | PG.ANON | PG.SWAPBACKED | PG.ACTIVE;
     if (order > 0) f |= PG.LARGE_RMAPPABLE;
     const pfn = m.phys.allocFolio(order, policyNode(mm, vma), f);
-    const idx0 = vma.pageIndex(blockAddr, m.arch.geometry.pageShift);
     const slot0 = E.swpOffset(m, t, first);
     for (let k = 0; k < nr; k++) {
       m.phys.content[pfn + k] = sw.content[slot0 + k]!;
       m.phys.flags[pfn + k]! |= PG.ANON_EXCLUSIVE;
       m.phys.mapping[pfn + k] = vma.anonVma!.id;
-      m.phys.index[pfn + k] = idx0 + k;
       const fl =
         base | PteFlag.YOUNG | wp | (canWrite ? PteFlag.WRITE : 0) | (write ? PteFlag.DIRTY : 0);
       E.clearEntry(t, first + k);
@@ -125,10 +121,10 @@ export function doSwapPage(
   }
   // Through the swap cache.
   const ra = pending(m);
-  let pfn = sw.cache[slot]!;
+  let pfn = sw.cached(slot);
   if (pfn < 0) {
     swapReadahead(ctx, vma, t, i, addr);
-    pfn = sw.cache[slot]!;
+    pfn = sw.cached(slot);
     if (pfn < 0) pfn = readIntoSwapCache(m, mm, vma, slot);
     ra.delete(pfn);
   } else {
@@ -138,7 +134,6 @@ export function doSwapPage(
   const phys = m.phys;
   phys.flags[pfn]! |= PG.ANON;
   phys.mapping[pfn] = vma.anonVma!.id;
-  phys.index[pfn] = vma.pageIndex(addr, m.arch.geometry.pageShift);
   const exclusive = swpExclusive || (sw.count[slot] === 1 && phys.mapcount[pfn] === 0 && false);
   let fl = base | PteFlag.YOUNG | wp;
   if (exclusive) {
@@ -201,7 +196,7 @@ function swapReadahead(ctx: OpCtx, vma: Vma, t: PageTable, i: number, addr: numb
     const j = i + (p - page);
     if (!E.isRealSwap(m, t, j)) continue;
     const s = E.swpOffset(m, t, j);
-    if (sw.cache[s]! >= 0) continue;
+    if (sw.cached(s) >= 0) continue;
     const pfn = readIntoSwapCache(m, mm, vma, s);
     if (p !== page) set.add(pfn);
   }

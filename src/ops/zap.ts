@@ -66,7 +66,7 @@ function releaseSwp(m: Machine, mm: MmStruct, t: PageTable, i: number): void {
     const sw = m.swap!;
     sw.put(off);
     mm.rss.swapEnts--;
-    const cached = sw.cache[off]!;
+    const cached = sw.cached(off);
     if (sw.count[off] === 0 && cached >= 0) freeSwapCacheIfUnused(m, cached);
     return;
   }

@@ -21,7 +21,7 @@ interface MincorePriv {
 function swapCacheProbe(m: Machine, slot: number): number {
   const sw = m.swap;
   if (sw === null || slot < 0 || slot >= sw.nrSlots) return 0;
-  const pfn = sw.cache[slot]!;
+  const pfn = sw.cached(slot);
   if (pfn < 0) return 0;
   return m.phys.flags[m.phys.folioHead(pfn)]! & PG.UPTODATE ? 1 : 0;
 }
