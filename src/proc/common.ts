@@ -9,12 +9,26 @@ import { PG } from "../mm/pageflags.js";
 import type { PageTable } from "../mm/pgtable.js";
 import type { Vma } from "../mm/vma.js";
 import type { WalkerGeneration } from "../scenario/run.js";
+import {
+  Softleaf,
+  softleafFromPmd,
+  softleafFromPte,
+  softleafHasPfn,
+  softleafToPfn,
+} from "../walk/softleaf.js";
 import type { WalkFlavour } from "../walk/types.js";
 
+/** Scratch softleaf of the helpers below (single-threaded model; never retained). */
+const SCRATCH = new Softleaf();
+
+/** A walker generation as the /proc users take it (scenario/run.ts WalkerGeneration). */
+export type Generation = WalkerGeneration;
+
 /**
- * The callback-walker flavour a /proc user runs on for a walker generation.
- * "pt_range" runs on the mainline flavour for now: the pt_range_walk
- * iterator (kernel-api.md §5) is a later task.
+ * The callback-walker flavour a /proc user without a pt_range port runs on
+ * for a walker generation ("pt_range" → mainline). smaps, smaps_rollup,
+ * numa_maps, pagemap and mincore take the generation itself and run on the
+ * pt_range_walk iterator for "pt_range" (src/proc/*-ptrange.ts).
  */
 export function flavourOf(gen: WalkerGeneration | WalkFlavour): WalkFlavour {
   return gen === "unified" ? "unified" : "mainline";
@@ -65,42 +79,21 @@ export function folioFlags(m: Machine, pfn: number): number {
   return m.phys.flags[m.phys.folioHead(pfn)]!;
 }
 
-/** Kinds of a non-present, non-none leaf entry (softleaf). */
-export const Softleaf = {
-  SWAP: 0,
-  MARKER: 1,
-  MIGRATION: 2,
-  HWPOISON: 3,
-  DEVICE: 4,
-} as const;
-export type Softleaf = (typeof Softleaf)[keyof typeof Softleaf];
-
-/** Classify a swap-format entry by its type number (proc.md §1.3). */
-export function softleafKind(m: Machine, type: number): Softleaf {
-  const st = m.swapTypes;
-  if (type < st.maxSwapfiles) return Softleaf.SWAP;
-  if (type === st.marker) return Softleaf.MARKER;
-  if (type === st.hwpoison) return Softleaf.HWPOISON;
-  if (type === st.migrationRead || type === st.migrationReadExclusive || type === st.migrationWrite)
-    return Softleaf.MIGRATION;
-  return Softleaf.DEVICE;
-}
-
-/** swp_offset_pfn(): the PFN of a PFN-carrying entry (migration A/D bits stripped). */
-export function swpOffsetPfn(m: Machine, offset: number): number {
-  return offset % 2 ** m.arch.geometry.swpPfnBits;
-}
-
 /**
  * The page a PFN-carrying non-present entry names (migration, device,
- * hwpoison), or -1 for swap entries and markers.
+ * hwpoison), or -1 for swap entries and markers (softleaf_has_pfn() /
+ * softleaf_to_pfn()). The entry is read as a PTE, as mainline reads hugetlb
+ * entries; use {@link softleafPmdPage} for THP PMDs.
  */
 export function softleafPage(m: Machine, t: PageTable, i: number): number {
-  const lo = t.words[i * 2]!;
-  const hi = t.words[i * 2 + 1]!;
-  const kind = softleafKind(m, m.arch.swpType(lo, hi, t.level));
-  if (kind === Softleaf.SWAP || kind === Softleaf.MARKER) return -1;
-  return swpOffsetPfn(m, m.arch.swpOffset(lo, hi, t.level));
+  const e = softleafFromPte(m, t, i, SCRATCH);
+  return softleafHasPfn(e) ? softleafToPfn(e) : -1;
+}
+
+/** softleafPage() for a PMD entry (softleaf_from_pmd()). */
+export function softleafPmdPage(m: Machine, t: PageTable, i: number): number {
+  const e = softleafFromPmd(m, t, i, SCRATCH);
+  return softleafHasPfn(e) ? softleafToPfn(e) : -1;
 }
 
 /** Whether a VMA maps a shmem object (memfd, tmpfs, shared anonymous). */

@@ -1,6 +1,7 @@
 /**
  * mincore(2) (proc.md §10, §12): the residency vector of a range, one byte
- * per page, on either callback-walker flavour.
+ * per page, on either callback-walker flavour or (mincore-ptrange.ts) on
+ * pt_range_walk.
  */
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
@@ -8,17 +9,31 @@ import { PG } from "../mm/pageflags.js";
 import type { PageTable } from "../mm/pgtable.js";
 import type { Vma } from "../mm/vma.js";
 import { walkPageRange } from "../walk/pagewalk.js";
+import { PtRangeWalk } from "../walk/pt-range.js";
+import {
+  Softleaf,
+  SoftleafType,
+  softleafFromPte,
+  softleafIsMarker,
+  softleafIsSwap,
+  softleafTypeOfEntry,
+} from "../walk/softleaf.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
-import { entryIsNone, hugeLevelOf, pmdIsHugeOrSwap, Softleaf, softleafKind } from "./common.js";
+import { entryIsNone, type Generation, hugeLevelOf, pmdIsHugeOrSwap } from "./common.js";
+import { mincoreWalkPtRange } from "./mincore-ptrange.js";
 
-interface MincorePriv {
+/** Scratch softleaf of this user (never retained across calls). */
+const LEAF = new Softleaf();
+
+/** The walk's private data: the vector and the address of its first byte. */
+export interface MincorePriv {
   m: Machine;
   vec: Uint8Array;
   base: number;
 }
 
 /** A swap slot's swap-cache state: 1 iff an uptodate folio caches it. */
-function swapCacheProbe(m: Machine, slot: number): number {
+export function swapCacheProbe(m: Machine, slot: number): number {
   const sw = m.swap;
   if (sw === null || slot < 0 || slot >= sw.nrSlots) return 0;
   const pfn = sw.cached(slot);
@@ -27,7 +42,7 @@ function swapCacheProbe(m: Machine, slot: number): number {
 }
 
 /** mincore_page(): the page-cache state of the backing object at page `addr`. */
-function mincorePage(m: Machine, vma: Vma, addr: number): number {
+export function mincorePage(m: Machine, vma: Vma, addr: number): number {
   const space = vma.space;
   if (space === null) return 0;
   const shift = m.arch.geometry.pageShift;
@@ -44,14 +59,14 @@ function mincorePage(m: Machine, vma: Vma, addr: number): number {
 }
 
 /** __mincore_unmapped_range(): page cache for file VMAs, 0 for anonymous ones. */
-function unmappedRange(p: MincorePriv, vma: Vma, addr: number, next: number): void {
+export function unmappedRange(p: MincorePriv, vma: Vma, addr: number, next: number): void {
   const m = p.m;
   const ps = m.arch.geometry.pageSize;
   let k = (addr - p.base) / ps;
   for (; addr < next; addr += ps, k++) p.vec[k] = mincorePage(m, vma, addr);
 }
 
-function fill(p: MincorePriv, addr: number, next: number, v: number): void {
+export function fill(p: MincorePriv, addr: number, next: number, v: number): void {
   const ps = p.m.arch.geometry.pageSize;
   p.vec.fill(v, (addr - p.base) / ps, (next - p.base) / ps);
 }
@@ -62,7 +77,7 @@ function hugeValue(m: Machine, t: PageTable, i: number): number {
   const lo = t.words[i * 2]!;
   const hi = t.words[i * 2 + 1]!;
   if (!m.arch.isPresent(lo, hi, t.level) && !m.arch.isLeaf(lo, hi, t.level)) {
-    if (softleafKind(m, m.arch.swpType(lo, hi, t.level)) === Softleaf.MARKER) return 0;
+    if (softleafTypeOfEntry(m, t, i) === SoftleafType.MARKER) return 0;
   }
   return 1;
 }
@@ -105,11 +120,10 @@ function mincorePteRange(
       } else if (m.arch.isPresent(lo, hi, pte.level)) {
         p.vec[v] = 1;
       } else {
-        const kind = softleafKind(m, m.arch.swpType(lo, hi, pte.level));
-        if (kind === Softleaf.MARKER) p.vec[v] = mincorePage(m, vma, addr);
-        else if (kind === Softleaf.SWAP) {
-          p.vec[v] = swapCacheProbe(m, m.arch.swpOffset(lo, hi, pte.level));
-        } else p.vec[v] = 1;
+        const e = softleafFromPte(m, pte, k, LEAF);
+        if (softleafIsMarker(e)) p.vec[v] = mincorePage(m, vma, addr);
+        else if (softleafIsSwap(e)) p.vec[v] = swapCacheProbe(m, e.offset);
+        else p.vec[v] = 1;
       }
     }
   } finally {
@@ -199,12 +213,14 @@ export function doMincore(
   mm: MmStruct,
   start: number,
   end: number,
-  flavour: "mainline" | "unified",
+  gen: Generation,
 ): Uint8Array | "ENOMEM" {
   const ps = m.arch.geometry.pageSize;
   const vec = new Uint8Array(Math.max(0, (end - start) / ps));
   const p: MincorePriv = { m, vec, base: start };
-  const ops = flavour === "unified" ? MINCORE_OPS_UNIFIED : MINCORE_OPS;
+  const ops = gen === "unified" ? MINCORE_OPS_UNIFIED : MINCORE_OPS;
+  const flavour = gen === "unified" ? "unified" : "mainline";
+  const w = gen === "pt_range" ? new PtRangeWalk() : null;
   let addr = start;
   while (addr < end) {
     mm.mmapLock.readLock("do_mincore");
@@ -213,6 +229,7 @@ export function doMincore(
       if (vma === null) return "ENOMEM";
       const next = Math.min(vma.end, end);
       if (!canDoMincore(vma)) fill(p, addr, next, 1);
+      else if (w !== null) mincoreWalkPtRange(p, w, mm, vma, addr, next);
       else walkPageRange(m, mm, addr, next, ops, p, { flavour });
       addr = next;
     } finally {

@@ -1,6 +1,7 @@
 /**
  * /proc/pid/numa_maps (proc.md §3): per-VMA node counts of the present
- * pages, on either callback-walker flavour.
+ * pages, on either callback-walker flavour or (numa-maps-ptrange.ts) on
+ * pt_range_walk.
  */
 import { PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
@@ -10,7 +11,15 @@ import { precisePageMapcount } from "../mm/rmap.js";
 import type { MemPolicy, Vma } from "../mm/vma.js";
 import { walkPageVma } from "../walk/pagewalk.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
-import { entryIsPresent, hugePresent, normalPage, PG, pmdIsHugeOrSwap } from "./common.js";
+import {
+  entryIsPresent,
+  type Generation,
+  hugePresent,
+  normalPage,
+  PG,
+  pmdIsHugeOrSwap,
+} from "./common.js";
+import { numaWalkPtRange } from "./numa-maps-ptrange.js";
 import { kernelPageSize } from "./smaps.js";
 
 /** struct numa_maps. */
@@ -25,13 +34,14 @@ export class NumaMaps {
   node: number[] = [];
 }
 
-interface NumaPriv {
+/** The walk's private data. */
+export interface NumaPriv {
   m: Machine;
   md: NumaMaps;
 }
 
 /** gather_stats(): `nr` pages counted through `page`. */
-function gatherStats(p: NumaPriv, page: number, dirty: boolean, nr: number): void {
+export function gatherStats(p: NumaPriv, page: number, dirty: boolean, nr: number): void {
   const m = p.m;
   const md = p.md;
   const head = m.phys.folioHead(page);
@@ -198,12 +208,7 @@ export interface NumaMapsLine {
  *
  * Locking: the caller holds @mm's mmap lock for read.
  */
-export function numaMapsVma(
-  m: Machine,
-  mm: MmStruct,
-  vma: Vma,
-  flavour: "mainline" | "unified",
-): NumaMapsLine {
+export function numaMapsVma(m: Machine, mm: MmStruct, vma: Vma, gen: Generation): NumaMapsLine {
   const md = new NumaMaps();
   const line: NumaMapsLine = {
     start: vma.start,
@@ -212,14 +217,16 @@ export function numaMapsVma(
     flags: vma.isHugetlb ? ["huge"] : [],
     fields: [],
   };
-  walkPageVma(
-    m,
-    mm,
-    vma,
-    flavour === "unified" ? NUMA_OPS_UNIFIED : NUMA_OPS,
-    { m, md },
-    { flavour },
-  );
+  if (gen === "pt_range") numaWalkPtRange({ m, md }, mm, vma);
+  else
+    walkPageVma(
+      m,
+      mm,
+      vma,
+      gen === "unified" ? NUMA_OPS_UNIFIED : NUMA_OPS,
+      { m, md },
+      { flavour: gen },
+    );
   if (md.pages === 0) return line;
   const f = line.fields;
   if (md.anon) f.push(["anon", md.anon]);

@@ -8,7 +8,7 @@ import type { MmStruct } from "../mm/mm.js";
 import type { Vma } from "../mm/vma.js";
 import type { RunState } from "../scenario/run.js";
 import type { ObserveStep } from "../scenario/types.js";
-import { flavourOf, isHugeZero } from "./common.js";
+import { type Generation, isHugeZero } from "./common.js";
 import { type KpageFlags, kpagecountOf, kpageflagsOf, kpfNames } from "./kpageflags.js";
 import { vmaName, vmaOffset, vmaPerms } from "./maps.js";
 import { doMincore } from "./mincore.js";
@@ -26,7 +26,7 @@ import { PM, pagemapRead } from "./pagemap.js";
 import { smapsVma } from "./smaps.js";
 import { smapsRollup } from "./smaps-rollup.js";
 
-type Flavour = "mainline" | "unified";
+type Flavour = Generation;
 
 const GIB = 2 ** 30;
 
@@ -341,14 +341,15 @@ function procRecord(
  * observe - record an `observe` step's observation in the run's document:
  * the named (default: every live) processes in name order, each with the
  * files of `what` over the VMAs overlapping the scenario's memory. The
- * users run on the walker generation of the run ("pt_range" on the
- * mainline callback walker for now).
+ * users run on the walker generation of the run: the mainline or unified
+ * callback walker, or pt_range_walk (smaps, smaps_rollup, numa_maps,
+ * pagemap and mincore have pt_range ports; kpageflags does not walk).
  *
  * Locking: each user takes the mmap lock of the process for read.
  */
 export function observe(st: RunState, step: ObserveStep): void {
   const m = st.machine;
-  const flavour = flavourOf(st.walker);
+  const flavour: Generation = st.walker;
   const ranges = st.regions.observedRanges();
   const names = (step.procs ?? [...m.procs.keys()])
     .filter((n) => {

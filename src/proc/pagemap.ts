@@ -2,24 +2,31 @@
  * /proc/pid/pagemap (proc.md §4): one 64-bit entry per virtual page, kept
  * as a small flag mask plus the 55-bit frame field in typed arrays (no
  * BigInt). {@link pagemapHalves} gives the real 64-bit value as two halves.
+ * Runs on either callback-walker flavour or (pagemap-ptrange.ts) on
+ * pt_range_walk.
  */
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
+import { hugetlbWpRecorded } from "../mm/hugetlb-uffd-wp.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import type { PageTable } from "../mm/pgtable.js";
 import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
 import { VM } from "../mm/vma.js";
 import { walkPageRange } from "../walk/pagewalk.js";
-import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
+import { PtRangeWalk } from "../walk/pt-range.js";
 import {
-  folioFlags,
-  hugePresent,
-  PG,
-  pmdIsHugeOrSwap,
   Softleaf,
-  softleafKind,
-  swpOffsetPfn,
-} from "./common.js";
+  softleafFromPmd,
+  softleafFromPte,
+  softleafHasPfn,
+  softleafIsGuardMarker,
+  softleafIsMarker,
+  softleafIsUffdWpMarker,
+  softleafToPfn,
+} from "../walk/softleaf.js";
+import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
+import { folioFlags, type Generation, hugePresent, PG, pmdIsHugeOrSwap } from "./common.js";
+import { pagemapChunkPtRange } from "./pagemap-ptrange.js";
 
 /** The pagemap flag bits (55..63) as a compact mask. */
 export const PM = {
@@ -45,7 +52,7 @@ const PM_HI_BITS: ReadonlyArray<[number, number]> = [
 
 /** MAX_SWAPFILES_SHIFT: the swap type's width in a swap frame. */
 const SWP_TYPE_SHIFT = 5;
-const TYPE_SPAN = 2 ** SWP_TYPE_SHIFT;
+export const TYPE_SPAN = 2 ** SWP_TYPE_SHIFT;
 
 /** The pagemap of a range: entry k describes page `start + k * PAGE_SIZE`. */
 export interface PagemapResult {
@@ -65,14 +72,35 @@ export function pagemapHalves(r: PagemapResult, k: number): [number, number] {
   return [lo, hi >>> 0];
 }
 
-interface PagemapPriv {
+/** The walk's private data: the result being filled and the next entry's position. */
+export interface PagemapPriv {
   m: Machine;
+  mm: MmStruct;
   r: PagemapResult;
   pos: number;
   showPfn: boolean;
 }
 
-function add(p: PagemapPriv, frame: number, flags: number): void {
+/** Scratch softleaf of this user (never retained across calls). */
+const LEAF = new Softleaf();
+
+/**
+ * The flag bits of a non-present PTE's pagemap entry that come from the
+ * entry itself: swp soft-dirty and uffd-wp, and for a marker its uffd-wp
+ * and guard bits (PM_SWAP and the frame are the caller's).
+ */
+export function swpEntryFlags(e: Softleaf): number {
+  let flags = 0;
+  if (e.flags & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+  if (e.flags & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
+  if (softleafIsMarker(e)) {
+    if (softleafIsUffdWpMarker(e)) flags |= PM.UFFD_WP;
+    if (softleafIsGuardMarker(e)) flags |= PM.GUARD_REGION;
+  }
+  return flags;
+}
+
+export function add(p: PagemapPriv, frame: number, flags: number): void {
   p.r.flags[p.pos] = flags;
   p.r.frame[p.pos] = p.showPfn ? frame : 0;
   p.pos++;
@@ -96,22 +124,15 @@ function pteEntry(p: PagemapPriv, softDirtyVma: boolean, t: PageTable, i: number
     if (f & PteFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
     if (f & PteFlag.UFFD_WP) flags |= PM.UFFD_WP;
   } else {
-    const sf = m.arch.swpFlags(lo, hi, t.level);
-    if (sf & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
-    if (sf & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
-    const type = m.arch.swpType(lo, hi, t.level);
-    let off = m.arch.swpOffset(lo, hi, t.level);
-    const kind = softleafKind(m, type);
-    if (kind !== Softleaf.SWAP && kind !== Softleaf.MARKER) {
-      off = swpOffsetPfn(m, off);
+    const e = softleafFromPte(m, t, i, LEAF);
+    flags |= swpEntryFlags(e);
+    let off = e.offset;
+    if (softleafHasPfn(e)) {
+      off = softleafToPfn(e);
       page = off;
     }
-    frame = type + off * TYPE_SPAN;
+    frame = e.swpType + off * TYPE_SPAN;
     flags |= PM.SWAP;
-    if (kind === Softleaf.MARKER) {
-      if (off & 1) flags |= PM.UFFD_WP;
-      if (off & 4) flags |= PM.GUARD_REGION;
-    }
   }
   if (page >= 0) {
     if ((folioFlags(m, page) & PG.ANON) === 0) flags |= PM.FILE;
@@ -149,19 +170,17 @@ function thpEntries(
     frame = page + sub;
     step = 1;
   } else {
-    const type = m.arch.swpType(lo, hi, t.level);
-    let off = m.arch.swpOffset(lo, hi, t.level);
-    const kind = softleafKind(m, type);
-    if (kind !== Softleaf.SWAP && kind !== Softleaf.MARKER) {
-      off = swpOffsetPfn(m, off);
+    const e = softleafFromPmd(m, t, i, LEAF);
+    let off = e.offset;
+    if (softleafHasPfn(e)) {
+      off = softleafToPfn(e);
       page = off;
     }
-    frame = type + (off + sub) * TYPE_SPAN;
+    frame = e.swpType + (off + sub) * TYPE_SPAN;
     step = TYPE_SPAN;
     flags |= PM.SWAP;
-    const sf = m.arch.swpFlags(lo, hi, t.level);
-    if (sf & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
-    if (sf & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
+    if (e.flags & SwpFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+    if (e.flags & SwpFlag.UFFD_WP) flags |= PM.UFFD_WP;
   }
   if (page >= 0) {
     if ((folioFlags(m, page) & PG.ANON) === 0) flags |= PM.FILE;
@@ -202,12 +221,12 @@ function hugetlbEntries(
       frame = pfn + ((addr % hugeSize) - (addr % ps)) / ps;
     } else {
       // pte_swp_uffd_wp_any(): the swp uffd-wp bit or a uffd-wp marker.
-      const type = m.arch.swpType(lo, hi, t.level);
-      const wpBit = (m.arch.swpFlags(lo, hi, t.level) & SwpFlag.UFFD_WP) !== 0;
-      const marker =
-        softleafKind(m, type) === Softleaf.MARKER && (m.arch.swpOffset(lo, hi, t.level) & 1) !== 0;
-      if (wpBit || marker) flags |= PM.UFFD_WP;
+      const e = softleafFromPte(m, t, i, LEAF);
+      if ((e.flags & SwpFlag.UFFD_WP) !== 0 || softleafIsUffdWpMarker(e)) flags |= PM.UFFD_WP;
     }
+  } else if (hugetlbWpRecorded(p.mm, addr - (addr % hugeSize))) {
+    // Marker-free hugetlb uffd-wp (PAGEMAP_SCAN option): reads as a uffd-wp marker.
+    flags |= PM.UFFD_WP;
   }
   for (; addr < next; addr += ps) {
     add(p, frame, flags);
@@ -320,7 +339,8 @@ const PAGEMAP_OPS_UNIFIED: MmWalkOps<PagemapPriv> = {
  * pagemap_read - the pagemap entries of [start, end) of @mm (page aligned,
  * below TASK_SIZE), read as the kernel does: one walk per PMD-aligned
  * 2 MiB chunk, each under the mmap read lock.
- * @showPfn: false for an opener without CAP_SYS_ADMIN (frames read 0).
+ * @gen: the walker generation; @showPfn: false for an opener without
+ * CAP_SYS_ADMIN (frames read 0).
  *
  * Locking: takes and drops @mm's mmap lock for read around each chunk.
  *
@@ -331,14 +351,16 @@ export function pagemapRead(
   mm: MmStruct,
   start: number,
   end: number,
-  flavour: "mainline" | "unified",
+  gen: Generation,
   showPfn = true,
 ): PagemapResult {
   const ps = m.arch.geometry.pageSize;
   const n = Math.max(0, (end - start) / ps);
   const r: PagemapResult = { start, flags: new Uint8Array(n), frame: new Float64Array(n) };
-  const p: PagemapPriv = { m, r, pos: 0, showPfn };
-  const ops = flavour === "unified" ? PAGEMAP_OPS_UNIFIED : PAGEMAP_OPS;
+  const p: PagemapPriv = { m, mm, r, pos: 0, showPfn };
+  const ops = gen === "unified" ? PAGEMAP_OPS_UNIFIED : PAGEMAP_OPS;
+  const flavour = gen === "unified" ? "unified" : "mainline";
+  const w = gen === "pt_range" ? new PtRangeWalk() : null;
   const chunk = 2 ** m.arch.geometry.pmdShift;
   let addr = start;
   while (addr < end) {
@@ -346,7 +368,8 @@ export function pagemapRead(
     mm.mmapLock.readLock("pagemap_read");
     try {
       p.pos = (addr - start) / ps;
-      walkPageRange(m, mm, addr, next, ops, p, { flavour });
+      if (w !== null) pagemapChunkPtRange(p, w, mm, addr, next);
+      else walkPageRange(m, mm, addr, next, ops, p, { flavour });
     } finally {
       mm.mmapLock.readUnlock();
     }

@@ -26,7 +26,7 @@ export interface SmapsRollup {
 export function smapsRollup(
   m: Machine,
   mm: MmStruct,
-  flavour: "mainline" | "unified",
+  flavour: "mainline" | "unified" | "pt_range",
   vmas: readonly Vma[] = mm.vmas,
 ): SmapsRollup {
   const mss = new MemSizeStats();

@@ -1,6 +1,7 @@
 /**
  * /proc/pid/smaps (proc.md §2): one walk per VMA accumulating the
- * memory-size statistics, on either callback-walker flavour.
+ * memory-size statistics, on either callback-walker flavour or (through
+ * smaps-ptrange.ts) on pt_range_walk.
  */
 import { PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
@@ -9,26 +10,37 @@ import type { PageTable } from "../mm/pgtable.js";
 import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
 import { VM, type Vma } from "../mm/vma.js";
 import { walkPageVma } from "../walk/pagewalk.js";
+import {
+  Softleaf,
+  softleafFromPmd,
+  softleafFromPte,
+  softleafHasPfn,
+  softleafIsDevicePrivate,
+  softleafIsMigration,
+  softleafIsSwap,
+  softleafToPfn,
+} from "../walk/softleaf.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
 import {
   entryIsNone,
   folioFlags,
+  type Generation,
   hugePresent,
   hugeSizeOf,
   normalPage,
   PG,
   pmdIsHugeOrSwap,
-  Softleaf,
-  softleafKind,
   softleafPage,
+  softleafPmdPage,
   vmaIsShmem,
 } from "./common.js";
 import { thpEligible, vmFlagNames } from "./maps.js";
 import type { SmapsRecord } from "./observation-types.js";
+import { smapsWalkPtRange } from "./smaps-ptrange.js";
 
 /** PSS fixed point: values are bytes << PSS_SHIFT. */
 export const PSS_SHIFT = 12;
-const PSS_ONE = 2 ** PSS_SHIFT;
+export const PSS_ONE = 2 ** PSS_SHIFT;
 
 /** struct mem_size_stats: byte counters and fixed-point PSS sums. */
 export class MemSizeStats {
@@ -56,7 +68,8 @@ export class MemSizeStats {
   swapPss = 0;
 }
 
-interface SmapsPriv {
+/** The walk's private data (struct mem_size_stats + the VMA's locked state). */
+export interface SmapsPriv {
   m: Machine;
   mss: MemSizeStats;
   locked: boolean;
@@ -86,7 +99,7 @@ function accumulate(
 }
 
 /** smaps_account(): `nr` pages from `page` (512 for a PMD THP). */
-function account(
+export function account(
   p: SmapsPriv,
   page: number,
   nr: number,
@@ -118,7 +131,7 @@ function account(
 }
 
 /** smaps_pte_hole_lookup(): a shmem slot holding a swap entry at `addr`. */
-function shmemHoleLookup(p: SmapsPriv, vma: Vma, addr: number, next: number): void {
+export function shmemHoleLookup(p: SmapsPriv, vma: Vma, addr: number, next: number): void {
   const m = p.m;
   const space = vma.space!;
   const shift = m.arch.geometry.pageShift;
@@ -146,24 +159,26 @@ function smapsPteEntry(p: SmapsPriv, walk: MmWalk, t: PageTable, i: number, addr
     account(p, page, 1, (f & PteFlag.YOUNG) !== 0, (f & PteFlag.DIRTY) !== 0, true);
     return;
   }
-  const kind = softleafKind(m, m.arch.swpType(lo, hi, t.level));
-  if (kind === Softleaf.SWAP) {
-    const ps = m.arch.geometry.pageSize;
-    p.mss.swap += ps;
-    const slot = m.arch.swpOffset(lo, hi, t.level);
-    const c = m.swap ? m.swap.count[slot]! : 1;
-    p.mss.swapPss += c >= 2 ? Math.floor((ps * PSS_ONE) / c) : ps * PSS_ONE;
+  const e = softleafFromPte(m, t, i, LEAF);
+  if (softleafIsSwap(e)) {
+    accountSwapSlot(p, e.offset);
     return;
   }
-  if (kind === Softleaf.MARKER) return;
-  const page = softleafPage(m, t, i);
-  account(p, page, 1, false, false, kind === Softleaf.DEVICE && isDevicePrivate(m, lo, hi, t));
+  if (!softleafHasPfn(e)) return; // markers
+  account(p, softleafToPfn(e), 1, false, false, softleafIsDevicePrivate(e));
 }
 
-function isDevicePrivate(m: Machine, lo: number, hi: number, t: PageTable): boolean {
-  const type = m.arch.swpType(lo, hi, t.level);
-  return type === m.swapTypes.deviceRead || type === m.swapTypes.deviceWrite;
+/** The swap branch of smaps_pte_entry(): one slot, its PSS by swap count. */
+export function accountSwapSlot(p: SmapsPriv, slot: number): void {
+  const m = p.m;
+  const ps = m.arch.geometry.pageSize;
+  p.mss.swap += ps;
+  const c = m.swap ? m.swap.count[slot]! : 1;
+  p.mss.swapPss += c >= 2 ? Math.floor((ps * PSS_ONE) / c) : ps * PSS_ONE;
 }
+
+/** Scratch softleaf of this user (never retained across calls). */
+const LEAF = new Softleaf();
 
 /** smaps_pmd_entry(): a THP PMD or a PMD migration entry (under the PMD lock). */
 function smapsPmdEntry(p: SmapsPriv, t: PageTable, i: number): void {
@@ -175,24 +190,32 @@ function smapsPmdEntry(p: SmapsPriv, t: PageTable, i: number): void {
   if (m.arch.isPresent(lo, hi, t.level)) {
     page = normalPage(m, t, i);
     present = true;
-  } else if (softleafKind(m, m.arch.swpType(lo, hi, t.level)) === Softleaf.MIGRATION) {
-    page = softleafPage(m, t, i);
+  } else if (softleafIsMigration(softleafFromPmd(m, t, i, LEAF))) {
+    page = softleafPmdPage(m, t, i);
   }
   if (page < 0) return;
+  const f = present ? m.arch.leafFlags(lo, hi, t.level) : 0;
+  smapsThpAccount(p, page, (f & PteFlag.YOUNG) !== 0, (f & PteFlag.DIRTY) !== 0, present);
+}
+
+/**
+ * The accounting of smaps_pmd_entry(): the THP counters and the folio's
+ * pages, from `page` (the PMD's first page).
+ */
+export function smapsThpAccount(
+  p: SmapsPriv,
+  page: number,
+  young: boolean,
+  dirty: boolean,
+  present: boolean,
+): void {
+  const m = p.m;
   const ff = folioFlags(m, page);
   const size = 2 ** m.arch.geometry.pmdShift;
   if (ff & PG.ANON) p.mss.anonymousThp += size;
   else if (ff & PG.SWAPBACKED) p.mss.shmemThp += size;
   else if ((ff & PG.DEVICE) === 0) p.mss.fileThp += size;
-  const f = present ? m.arch.leafFlags(lo, hi, t.level) : 0;
-  account(
-    p,
-    page,
-    m.phys.folioNr(page),
-    (f & PteFlag.YOUNG) !== 0,
-    (f & PteFlag.DIRTY) !== 0,
-    present,
-  );
+  account(p, page, m.phys.folioNr(page), young, dirty, present);
 }
 
 /**
@@ -207,10 +230,14 @@ function smapsHugetlbEntry(p: SmapsPriv, vma: Vma, t: PageTable, i: number): voi
   if (present) page = m.arch.leafPfn(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level);
   else page = softleafPage(m, t, i);
   if (page < 0) return;
-  const head = m.phys.folioHead(page);
+  smapsHugetlbAccount(p, vma, m.phys.folioHead(page), present);
+}
+
+/** mss_hugetlb_update(): one huge page of folio `head`, present or not. */
+export function smapsHugetlbAccount(p: SmapsPriv, vma: Vma, head: number, present: boolean): void {
   const size = hugeSizeOf(vma);
   // hugetlb_pmd_shared(): the model shares no PMD tables.
-  if (!present || folioMaybeMappedShared(m.phys, head)) p.mss.sharedHugetlb += size;
+  if (!present || folioMaybeMappedShared(p.m.phys, head)) p.mss.sharedHugetlb += size;
   else p.mss.privateHugetlb += size;
 }
 
@@ -334,8 +361,9 @@ function shmemSwapUsage(m: Machine, vma: Vma): number {
 
 /**
  * smap_gather_stats - walk one VMA into @mss (proc.md §2.2, §2.5).
- * @flavour selects the walker; the mainline flavour reaches hugetlb through
- * `hugetlbEntry`, the unified one through `pmdEntry`/`pudEntry`.
+ * @gen selects the walker: the mainline callback flavour reaches hugetlb
+ * through `hugetlbEntry`, the unified one through `pmdEntry`/`pudEntry`,
+ * "pt_range" runs on the pt_range_walk iterator (smaps-ptrange.ts).
  *
  * Locking: the caller holds @mm's mmap lock for read.
  */
@@ -343,7 +371,7 @@ export function smapGatherStats(
   m: Machine,
   mm: MmStruct,
   vma: Vma,
-  flavour: "mainline" | "unified",
+  gen: Generation,
   mss: MemSizeStats,
 ): void {
   const priv: SmapsPriv = { m, mss, locked: vma.has(VM.LOCKED) };
@@ -353,6 +381,11 @@ export function smapGatherStats(
     if (swapped === 0 || vma.has(VM.SHARED) || !vma.has(VM.WRITE)) mss.swap += swapped;
     else shmemPartial = true;
   }
+  if (gen === "pt_range") {
+    smapsWalkPtRange(priv, mm, vma, shmemPartial);
+    return;
+  }
+  const flavour = gen;
   const ops =
     flavour === "unified"
       ? shmemPartial
@@ -432,10 +465,10 @@ export function smapsVma(
   m: Machine,
   mm: MmStruct,
   vma: Vma,
-  flavour: "mainline" | "unified",
+  gen: Generation,
 ): { mss: MemSizeStats; fields: Record<string, number>; vmFlags: string[] } {
   const mss = new MemSizeStats();
-  smapGatherStats(m, mm, vma, flavour, mss);
+  smapGatherStats(m, mm, vma, gen, mss);
   const fields: Record<string, number> = {};
   for (const [k, v] of smapsVmaLines(m, vma, mss)) fields[k] = v;
   return { mss, fields, vmFlags: vmFlagNames(m, vma) };

@@ -134,7 +134,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
         throw new ScenarioError(`${exp}the kernel refused the step with ${errno}`, where(step));
       }
       if (step.op === "pagemap_scan") doc.scans.push({ step: step.index, proc: step.proc, errno });
-      else doc.errors.push({ step: step.index, proc: step.proc, op: step.op, errno });
+      doc.errors.push({ step: step.index, proc: step.proc, op: step.op, errno });
     } else if (step.expectError !== undefined) {
       throw new ScenarioError(`expected ${step.expectError}, but the step succeeded`, where(step));
     }
