@@ -20,6 +20,13 @@ export interface KernelConfig {
   hugetlbPages: Readonly<Record<string, number>>;
   /** fault_around_bytes / PAGE_SIZE. */
   faultAroundPages: number;
+  /**
+   * How a none hugetlb entry is write-protected for userfaultfd: with a PTE
+   * marker as 6.18 does, or marker-free (the protection recorded beside the
+   * page tables; the hugetlb unification RFC's open item). Both give the
+   * same observable results.
+   */
+  hugetlbUffdWp: "markers" | "marker-free";
 }
 
 /** Softleaf type numbers of a configuration (MAX_SWAPFILES and the special types above it). */

@@ -69,36 +69,37 @@ export function doDevicePrivate(ctx: OpCtx, start: number, end: number): void {
   const { m, mm } = ctx;
   if (m.swapTypes.deviceWrite < 0) throw new KernelError("EINVAL", "CONFIG_DEVICE_PRIVATE is off");
   const phys = m.phys;
-  splitPmdsIn(m, mm, start, end);
   const vmaOf = (a: number) => mm.findVma(a)!;
-  forEachLeaf(m, mm, start, end, {
-    pte: (t, i, addr) => {
-      if (!E.isPresent(m, t, i)) return;
-      let pfn = E.leafPfn(m, t, i);
-      const fl = E.leafFlags(m, t, i);
-      if (pfn === phys.zeroPfn || fl & PteFlag.SPECIAL) return;
-      if ((phys.flags[phys.folioHead(pfn)]! & PG.ANON) === 0) return;
-      if (phys.order[pfn]! > 0) {
-        splitAnonFolio(ctx, vmaOf(addr), addr, pfn);
+  forEachNonHugetlbPiece(ctx, start, end, (s, e) =>
+    forEachLeaf(m, mm, s, e, {
+      pte: (t, i, addr) => {
         if (!E.isPresent(m, t, i)) return;
-        pfn = E.leafPfn(m, t, i);
-        if (pfn === phys.zeroPfn) return;
-      }
-      const dev = phys.allocFolio(
-        0,
-        0,
-        (phys.flags[pfn]! & ~(PG.LRU | PG.ACTIVE | PG.HEAD)) | PG.DEVICE,
-      );
-      phys.content[dev] = phys.content[pfn]!;
-      phys.mapping[dev] = phys.mapping[pfn]!;
-      phys.mapcount[dev] = 1;
-      removeRmapPtes(phys, pfn, 1, mm.id);
-      const type = fl & PteFlag.WRITE ? m.swapTypes.deviceWrite : m.swapTypes.deviceRead;
-      E.clearEntry(t, i);
-      E.setSwp(m, t, i, type, dev, phys.flags[dev]! & PG.ANON_EXCLUSIVE ? SwpFlag.EXCLUSIVE : 0);
-      if (phys.mapcount[pfn] === 0) phys.freeFolio(pfn);
-    },
-  });
+        let pfn = E.leafPfn(m, t, i);
+        const fl = E.leafFlags(m, t, i);
+        if (pfn === phys.zeroPfn || fl & PteFlag.SPECIAL) return;
+        if ((phys.flags[phys.folioHead(pfn)]! & PG.ANON) === 0) return;
+        if (phys.order[pfn]! > 0) {
+          splitAnonFolio(ctx, vmaOf(addr), addr, pfn);
+          if (!E.isPresent(m, t, i)) return;
+          pfn = E.leafPfn(m, t, i);
+          if (pfn === phys.zeroPfn) return;
+        }
+        const dev = phys.allocFolio(
+          0,
+          0,
+          (phys.flags[pfn]! & ~(PG.LRU | PG.ACTIVE | PG.HEAD)) | PG.DEVICE,
+        );
+        phys.content[dev] = phys.content[pfn]!;
+        phys.mapping[dev] = phys.mapping[pfn]!;
+        phys.mapcount[dev] = 1;
+        removeRmapPtes(phys, pfn, 1, mm.id);
+        const type = fl & PteFlag.WRITE ? m.swapTypes.deviceWrite : m.swapTypes.deviceRead;
+        E.clearEntry(t, i);
+        E.setSwp(m, t, i, type, dev, phys.flags[dev]! & PG.ANON_EXCLUSIVE ? SwpFlag.EXCLUSIVE : 0);
+        if (phys.mapcount[pfn] === 0) phys.freeFolio(pfn);
+      },
+    }),
+  );
 }
 
 /**
@@ -111,16 +112,38 @@ export function doDeviceExclusive(ctx: OpCtx, start: number, end: number): void 
   if (m.swapTypes.deviceExclusive < 0)
     throw new KernelError("EINVAL", "CONFIG_DEVICE_PRIVATE is off");
   const phys = m.phys;
-  splitPmdsIn(m, mm, start, end);
-  forEachLeaf(m, mm, start, end, {
-    pte: (t, i) => {
-      if (!E.isPresent(m, t, i)) return;
-      const pfn = E.leafPfn(m, t, i);
-      const fl = E.leafFlags(m, t, i);
-      if (pfn === phys.zeroPfn || fl & PteFlag.SPECIAL) return;
-      if ((phys.flags[phys.folioHead(pfn)]! & PG.ANON) === 0) return;
-      E.clearEntry(t, i);
-      E.setSwp(m, t, i, m.swapTypes.deviceExclusive, pfn, 0);
-    },
-  });
+  forEachNonHugetlbPiece(ctx, start, end, (s, e) =>
+    forEachLeaf(m, mm, s, e, {
+      pte: (t, i) => {
+        if (!E.isPresent(m, t, i)) return;
+        const pfn = E.leafPfn(m, t, i);
+        const fl = E.leafFlags(m, t, i);
+        if (pfn === phys.zeroPfn || fl & PteFlag.SPECIAL) return;
+        if ((phys.flags[phys.folioHead(pfn)]! & PG.ANON) === 0) return;
+        E.clearEntry(t, i);
+        E.setSwp(m, t, i, m.swapTypes.deviceExclusive, pfn, 0);
+      },
+    }),
+  );
+}
+
+/**
+ * Call `fn` on each piece of [start, end) outside hugetlb VMAs, after
+ * splitting the PMD leaves there (migrate_vma and make_device_exclusive
+ * work on PTEs and never touch hugetlb).
+ */
+function forEachNonHugetlbPiece(
+  ctx: OpCtx,
+  start: number,
+  end: number,
+  fn: (s: number, e: number) => void,
+): void {
+  const { m, mm } = ctx;
+  for (const v of mm.vmasIn(start, end)) {
+    if (v.backing.kind === "hugetlb") continue;
+    const s = Math.max(start, v.start);
+    const e = Math.min(end, v.end);
+    splitPmdsIn(m, mm, s, e);
+    fn(s, e);
+  }
 }

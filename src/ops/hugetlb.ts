@@ -1,4 +1,5 @@
 import { type Level, PteFlag } from "../arch/types.js";
+import { hugetlbWpForget, hugetlbWpRecorded } from "../mm/hugetlb-uffd-wp.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import { PG } from "../mm/pageflags.js";
@@ -121,6 +122,18 @@ export function hugetlbFault(ctx: OpCtx, vma: Vma, addr: number, write: boolean)
       return r;
     }
     return "EFAULT";
+  }
+  const hugeStart = addr - (addr % (vma.backing as { hugeSize: number }).hugeSize);
+  if (m.config.hugetlbUffdWp === "marker-free" && hugetlbWpRecorded(mm, hugeStart)) {
+    // A recorded none entry behaves exactly as a uffd-wp marker would.
+    hugetlbWpForget(mm, hugeStart, hugeStart + 1);
+    if (write) {
+      if (!vma.uffd?.async) recordUffdEvent(ctx, vma, addr, ["write", "wp"]);
+      return hugetlbFault(ctx, vma, addr, write);
+    }
+    const r = hugetlbNoPage(ctx, vma, t, i, addr, false, base);
+    E.updateLeafFlags(m, t, i, PteFlag.UFFD_WP, PteFlag.WRITE);
+    return r;
   }
   return hugetlbNoPage(ctx, vma, t, i, addr, write, base);
 }

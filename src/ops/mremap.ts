@@ -1,5 +1,6 @@
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import { PteMarker } from "../mm/config.js";
+import { hugetlbWpForget } from "../mm/hugetlb-uffd-wp.js";
 import type { PageTable } from "../mm/pgtable.js";
 import { VM, type Vma, VmHi } from "../mm/vma.js";
 import { KernelError } from "../scenario/errors.js";
@@ -151,6 +152,7 @@ function moveEntries(
   const { m, mm } = ctx;
   const pt = mm.pt;
   if (v.backing.kind === "hugetlb") {
+    if (dropWp) hugetlbWpForget(mm, start, end);
     const hs = v.backing.hugeSize;
     const level = hugeLevel(m, hs);
     for (let a = start; a < end; a += hs) {

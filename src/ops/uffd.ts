@@ -1,5 +1,6 @@
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import { PteMarker } from "../mm/config.js";
+import { hugetlbWpForget, hugetlbWpRecord } from "../mm/hugetlb-uffd-wp.js";
 import { PG } from "../mm/pageflags.js";
 import type { PageTable } from "../mm/pgtable.js";
 import { type UffdCtx, VM, type Vma, VmHi } from "../mm/vma.js";
@@ -69,7 +70,14 @@ export function uffdWriteprotect(ctx: OpCtx, start: number, end: number, enable:
       const level = hugeLevel(m, hs);
       for (let a = s - (s % hs); a < e; a += hs) {
         const t = mm.pt.tableFor(a, level, true)!;
-        wpEntry(ctx, v, t, mm.pt.index(level, a), enable);
+        const i = mm.pt.index(level, a);
+        if (m.config.hugetlbUffdWp === "marker-free" && E.isNone(m, t, i)) {
+          // The marker-free design: the protection of a none entry is recorded.
+          if (enable) hugetlbWpRecord(mm, a);
+          else hugetlbWpForget(mm, a, a + hs);
+          continue;
+        }
+        wpEntry(ctx, v, t, i, enable);
       }
       continue;
     }

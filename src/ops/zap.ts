@@ -1,4 +1,6 @@
 import { Level, PteFlag } from "../arch/types.js";
+import { PteMarker } from "../mm/config.js";
+import { hugetlbWpForget, hugetlbWpRecord } from "../mm/hugetlb-uffd-wp.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import { PG } from "../mm/pageflags.js";
@@ -206,19 +208,20 @@ function zapHugetlb(
     const i = mm.pt.index(level, a);
     if (E.isNone(m, t, i)) continue;
     if (E.isPresent(m, t, i)) {
-      releaseLeaf(
-        m,
-        mm,
-        E.leafPfn(m, t, i),
-        hs / m.arch.geometry.pageSize,
-        E.leafFlags(m, t, i),
-        true,
-      );
+      const fl = E.leafFlags(m, t, i);
+      releaseLeaf(m, mm, E.leafPfn(m, t, i), hs / m.arch.geometry.pageSize, fl, true);
       E.clearEntry(t, i);
-    } else if (d.teardown || E.markerBits(m, t, i) === 0 || vma.isAnon) {
+      // __unmap_hugepage_range(): a protected page leaves a uffd-wp marker.
+      if (fl & PteFlag.UFFD_WP && !d.teardown) {
+        if (m.config.hugetlbUffdWp === "marker-free") hugetlbWpRecord(mm, a);
+        else E.setMarker(m, t, i, PteMarker.UFFD_WP);
+      }
+    } else if (d.teardown || E.markerBits(m, t, i) === 0) {
+      // Hugetlb is outside the RSS counters and never swapped: just clear.
       E.clearEntry(t, i);
     }
   }
+  if (d.teardown) hugetlbWpForget(mm, start, end);
 }
 
 /**

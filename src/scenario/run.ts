@@ -20,6 +20,8 @@ export interface RunOptions {
   verify?: boolean;
   /** The scenario's file, for error messages. */
   file?: string;
+  /** How none hugetlb entries are write-protected (default: markers, as 6.18). */
+  hugetlbUffdWp?: "markers" | "marker-free";
   /** Called after every step (tests use it to look at intermediate state). */
   afterStep?: (step: Step, machine: Machine) => void;
 }
@@ -32,7 +34,10 @@ export interface RunResult {
 }
 
 /** The kernel configuration a scenario's setup describes. */
-export function configFromSetup(sc: Scenario): KernelConfig {
+export function configFromSetup(
+  sc: Scenario,
+  hugetlbUffdWp: KernelConfig["hugetlbUffdWp"] = "markers",
+): KernelConfig {
   const s = sc.setup;
   const arch = getArch(sc.arch);
   const ps = arch.geometry.pageSize;
@@ -49,6 +54,7 @@ export function configFromSetup(sc: Scenario): KernelConfig {
     deviceMem: s.deviceMem,
     hugetlbPages: s.hugetlbPages,
     faultAroundPages: Math.max(1, 65536 / ps),
+    hugetlbUffdWp,
   };
 }
 
@@ -97,7 +103,7 @@ export function opCtx(st: RunState, step: Step, procName = step.proc): OpCtx {
  * Throws ScenarioError for a step the kernel refuses unexpectedly.
  */
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
-  const machine = new Machine(getArch(sc.arch), configFromSetup(sc));
+  const machine = new Machine(getArch(sc.arch), configFromSetup(sc, opts.hugetlbUffdWp));
   createProcess(machine, "p0");
   const doc: ObservationDocument = {
     format: "pagewalk-observations/1",
