@@ -37,6 +37,8 @@ export class SpinLock {
 export class RwLock {
   readers = 0;
   writer: string | null = null;
+  /** Bumped at every write unlock (mm->mm_lock_seq for the mmap lock). */
+  seq = 0;
 
   constructor(readonly name: string) {}
 
@@ -64,6 +66,7 @@ export class RwLock {
     if (this.writer === null)
       throw new LockError(`${this.name} write-unlocked while not write-held`);
     this.writer = null;
+    this.seq++;
   }
 
   /** mmap_assert_locked(): read or write. */

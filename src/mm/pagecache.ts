@@ -1,3 +1,5 @@
+import { RwLock } from "./locks.js";
+
 /**
  * An address_space: the page cache of a regular file (tmpfs or disk), of a
  * shmem object (shared anonymous memory) or of a hugetlbfs file. Pages are
@@ -8,6 +10,8 @@
 export type SpaceKind = "tmpfs" | "disk" | "shmem" | "hugetlb";
 
 export class AddressSpace {
+  /** i_mmap_rwsem of the mapping (i_mmap_lock_read/write). */
+  readonly iMmap: RwLock;
   /** PFN of the folio page at each index, -1 when not cached. */
   pages: Int32Array;
   /** Shmem/tmpfs: swap slot holding the page at each index, -1 when none. */
@@ -20,6 +24,7 @@ export class AddressSpace {
     readonly kind: SpaceKind,
     public nrPages: number,
   ) {
+    this.iMmap = new RwLock(`i_mmap_rwsem(${name})`);
     this.pages = new Int32Array(nrPages).fill(-1);
     this.swap = new Int32Array(nrPages).fill(-1);
   }

@@ -1,3 +1,4 @@
+import { LockError, RwLock } from "./locks.js";
 import type { AddressSpace } from "./pagecache.js";
 
 /**
@@ -97,6 +98,12 @@ export class Vma {
   policy: MemPolicy | null = null;
   /** This VMA was created by fork (its anon_vma, if any, is a child's). */
   forkChild = false;
+  /** The per-VMA lock's read side (lock_vma_under_rcu / vma_end_read). */
+  readonly vmLock: RwLock;
+  /** mm_lock_seq of the mmap write lock under which vma_start_write() ran, or -1. */
+  lockSeq = -1;
+  /** The hugetlb VMA lock (hugetlb_vma_lock_read/write); every VMA has one, hugetlb ones use it. */
+  readonly hugetlbLock: RwLock;
 
   constructor(
     public start: number,
@@ -106,6 +113,8 @@ export class Vma {
     public backing: VmaBacking,
   ) {
     this.flags = flags;
+    this.vmLock = new RwLock(`vma_lock@${start.toString(16)}`);
+    this.hugetlbLock = new RwLock(`hugetlb_vma_lock@${start.toString(16)}`);
   }
 
   get isAnon(): boolean {
@@ -146,4 +155,36 @@ export class Vma {
 export interface MemPolicy {
   mode: "default" | "bind" | "preferred" | "interleave" | "local" | "weighted_interleave";
   nodes: number[];
+}
+
+/**
+ * vma_start_write(): write-lock `vma` until the mmap write lock `mmapLock`
+ * is released (the VMA's lock sequence matches the mm's).
+ */
+export function vmaStartWrite(mmapLock: RwLock, vma: Vma, who: string): void {
+  mmapLock.assertWriteLocked(who);
+  vma.lockSeq = mmapLock.seq;
+}
+
+/** Whether `vma` is write-locked (__is_vma_write_locked). */
+export function vmaIsWriteLocked(mmapLock: RwLock, vma: Vma): boolean {
+  return mmapLock.writer !== null && vma.lockSeq === mmapLock.seq;
+}
+
+/** vma_assert_write_locked(). */
+export function vmaAssertWriteLocked(mmapLock: RwLock, vma: Vma, who: string): void {
+  if (!vmaIsWriteLocked(mmapLock, vma)) {
+    throw new LockError(
+      `${who}: VMA ${vma.start.toString(16)}-${vma.end.toString(16)} is not write-locked`,
+    );
+  }
+}
+
+/** vma_assert_locked(): read-locked through the per-VMA lock, or write-locked. */
+export function vmaAssertLocked(mmapLock: RwLock, vma: Vma, who: string): void {
+  if (vma.vmLock.readers === 0 && !vmaIsWriteLocked(mmapLock, vma)) {
+    throw new LockError(
+      `${who}: VMA ${vma.start.toString(16)}-${vma.end.toString(16)} is not locked`,
+    );
+  }
 }

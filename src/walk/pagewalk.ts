@@ -19,7 +19,7 @@
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import type { AddressSpace } from "../mm/pagecache.js";
-import { VM, type Vma } from "../mm/vma.js";
+import { VM, type Vma, vmaAssertLocked, vmaAssertWriteLocked, vmaStartWrite } from "../mm/vma.js";
 import { WalkState, walkHugetlbRange, walkPgdRange } from "./levels.js";
 import { hugetlbVmaLock, iMmapLock } from "./locks.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, type WalkFlavour } from "./types.js";
@@ -87,13 +87,14 @@ function processMmWalkLock(mm: MmStruct, lock: PageWalkLock, who: string): void 
 }
 
 /**
- * process_vma_walk_lock(): the model has no per-VMA locks; the write modes
- * are covered by the mmap write lock asserted at entry.
+ * process_vma_walk_lock(): PGWALK_WRLOCK write-locks each VMA it enters
+ * (vma_start_write), PGWALK_WRLOCK_VERIFY asserts it already is, and
+ * PGWALK_VMA_RDLOCK_VERIFY asserts the per-VMA lock is held (read or write).
  */
-function processVmaWalkLock(mm: MmStruct, lock: PageWalkLock, who: string): void {
-  if (lock === PageWalkLock.WRLOCK || lock === PageWalkLock.WRLOCK_VERIFY) {
-    mm.mmapLock.assertWriteLocked(who);
-  }
+function processVmaWalkLock(mm: MmStruct, vma: Vma, lock: PageWalkLock, who: string): void {
+  if (lock === PageWalkLock.WRLOCK) vmaStartWrite(mm.mmapLock, vma, who);
+  else if (lock === PageWalkLock.WRLOCK_VERIFY) vmaAssertWriteLocked(mm.mmapLock, vma, who);
+  else if (lock === PageWalkLock.VMA_RDLOCK_VERIFY) vmaAssertLocked(mm.mmapLock, vma, who);
 }
 
 /** First VMA with vm_end > addr (find_vma), as an index into mm.vmas; -1 if none. */
@@ -147,7 +148,7 @@ function walkRangeMm<P>(
       next = Math.min(end, vma.start);
       if (ops.pteHole) err = ops.pteHole(start, next, -1, w as MmWalk<P>);
     } else {
-      processVmaWalkLock(mm, lockMode, who);
+      processVmaWalkLock(mm, vma, lockMode, who);
       w.vma = vma;
       next = Math.min(end, vma.end);
       // Advance the cursor before walking: callbacks may change the tree.
@@ -245,7 +246,7 @@ export function walkPageRangeVma<P>(
   if (start < vma.start || end > vma.end) return -EINVAL;
   const lockMode = ops.walkLock ?? PageWalkLock.RDLOCK;
   processMmWalkLock(mm, lockMode, "walk_page_range_vma");
-  processVmaWalkLock(mm, lockMode, "walk_page_range_vma");
+  processVmaWalkLock(mm, vma, lockMode, "walk_page_range_vma");
   const w = new WalkState(
     ops as MmWalkOps<unknown>,
     machine,
