@@ -7,7 +7,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
-import { flavourOf } from "../proc/common.js";
 import {
   type AddrRange,
   type BitFilter,
@@ -275,19 +274,19 @@ function cmdView(view: View, argv: string[], io: CliIO): number {
   if (values.proc === undefined) throw new UsageError(`${view} needs --proc P (e.g. --proc p0)`);
   if (values["no-pfn"] && view !== "pagemap")
     throw new UsageError("--no-pfn applies to pagemap only");
-  const flavour = flavourOf(walker);
   const proc = values.proc;
+  // The view runs on the walker generation the scenario ran on (pt_range included).
   const text = runAndView(file, { walker, verify: values.verify, at: values.at }, (m, where) => {
     const mm = procOf(m, proc, where);
     switch (view) {
       case "smaps":
-        return renderSmaps(m, mm, flavour);
+        return renderSmaps(m, mm, walker);
       case "smaps_rollup":
-        return renderSmapsRollup(m, mm, flavour);
+        return renderSmapsRollup(m, mm, walker);
       case "numa_maps":
-        return renderNumaMaps(m, mm, flavour);
+        return renderNumaMaps(m, mm, walker);
       case "pagemap":
-        return renderPagemapAll(m, mm, flavour, !values["no-pfn"]);
+        return renderPagemapAll(m, mm, walker, !values["no-pfn"]);
     }
   });
   io.out(text);
@@ -423,7 +422,6 @@ function cmdPageTypes(argv: string[], io: CliIO): number {
   const walker = walkerOf(values.walker);
   if (values["no-pfn"] && values.proc === undefined)
     throw new UsageError("--no-pfn applies with --proc only");
-  const flavour = flavourOf(walker);
   const proc = values.proc;
   const text = runAndView(file, { walker, verify: values.verify, at: values.at }, (m, where) =>
     pageTypes(m, {
@@ -436,7 +434,7 @@ function cmdPageTypes(argv: string[], io: CliIO): number {
       proc:
         proc === undefined
           ? undefined
-          : { mm: procOf(m, proc, where), flavour, showPfn: !values["no-pfn"] },
+          : { mm: procOf(m, proc, where), flavour: walker, showPfn: !values["no-pfn"] },
     }),
   );
   io.out(text);

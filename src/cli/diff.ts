@@ -5,7 +5,7 @@
  */
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
-import { flavourOf } from "../proc/common.js";
+import type { Generation } from "../proc/common.js";
 import type { ObservationDocument } from "../proc/observation-types.js";
 import type { WalkerGeneration } from "../scenario/run.js";
 import { renderNumaMaps, renderPagemap, renderSmaps, renderSmapsRollup } from "./text.js";
@@ -28,31 +28,30 @@ export function collectOutputs(
 ): Outputs {
   const out: Outputs = new Map();
   for (const k of DOC_KEYS) out.set(k, `${JSON.stringify(doc[k], null, 1)}\n`);
-  const flavour = flavourOf(walker);
   const names = [...machine.procs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   for (const name of names) {
     const mm = machine.procs.get(name)!;
     if (mm.exited) continue;
-    out.set(`${name}/smaps`, renderSmaps(machine, mm, flavour));
-    out.set(`${name}/smaps_rollup`, renderSmapsRollup(machine, mm, flavour));
-    out.set(`${name}/numa_maps`, renderNumaMaps(machine, mm, flavour));
-    out.set(`${name}/pagemap`, renderPagemapAll(machine, mm, flavour));
+    out.set(`${name}/smaps`, renderSmaps(machine, mm, walker));
+    out.set(`${name}/smaps_rollup`, renderSmapsRollup(machine, mm, walker));
+    out.set(`${name}/numa_maps`, renderNumaMaps(machine, mm, walker));
+    out.set(`${name}/pagemap`, renderPagemapAll(machine, mm, walker));
   }
   return out;
 }
 
-/** The pagemap text of every VMA of `mm`, in address order. */
+/** The pagemap text of every VMA of `mm`, in address order, read on walker generation `gen`. */
 export function renderPagemapAll(
   machine: Machine,
   mm: MmStruct,
-  flavour: "mainline" | "unified",
+  gen: Generation,
   showPfn = true,
 ): string {
   let s = "";
   const top = machine.arch.geometry.userTop;
   for (const vma of [...mm.vmas]) {
     if (vma.start >= top) continue;
-    s += renderPagemap(machine, mm, vma.start, Math.min(vma.end, top), flavour, showPfn);
+    s += renderPagemap(machine, mm, vma.start, Math.min(vma.end, top), gen, showPfn);
   }
   return s;
 }

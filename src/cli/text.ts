@@ -1,13 +1,13 @@
 import { entryToHex } from "../arch/entry.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
+import type { Generation } from "../proc/common.js";
 import { mapsHeader, vmaHeader, vmFlagNames } from "../proc/maps.js";
 import { numaEscape, numaMapsVma } from "../proc/numa-maps.js";
 import type { ObservationDocument } from "../proc/observation-types.js";
 import { pagemapHalves, pagemapRead } from "../proc/pagemap.js";
 import { MemSizeStats, mssLines, smapGatherStats, smapsVmaLines } from "../proc/smaps.js";
 import { smapsRollup } from "../proc/smaps-rollup.js";
-import type { WalkFlavour } from "../walk/types.js";
 
 /** A short human-readable rendering of an observation document. */
 export function formatObservationText(doc: ObservationDocument): string {
@@ -59,17 +59,18 @@ function smapsKbLine(label: string, value: number): string {
 /**
  * The exact text of /proc/pid/smaps for @mm: every VMA in address order
  * (proc.md §1.4 header, §2.1 lines, VmFlags with its trailing space), then
- * the [vsyscall] gate VMA on x86_64.
+ * the [vsyscall] gate VMA on x86_64. @gen: the walker generation the
+ * gathering runs on (mainline or unified callback walker, or pt_range_walk).
  *
  * Locking: takes @mm's mmap lock for read.
  */
-export function renderSmaps(machine: Machine, mm: MmStruct, flavour: WalkFlavour): string {
+export function renderSmaps(machine: Machine, mm: MmStruct, gen: Generation): string {
   let out = "";
   mm.mmapLock.readLock("smaps");
   try {
     for (const vma of mm.vmas) {
       const mss = new MemSizeStats();
-      smapGatherStats(machine, mm, vma, flavour, mss);
+      smapGatherStats(machine, mm, vma, gen, mss);
       out += `${vmaHeader(machine, vma)}\n`;
       for (const [k, v] of smapsVmaLines(machine, vma, mss)) {
         if (k === "THPeligible")
@@ -87,21 +88,21 @@ export function renderSmaps(machine: Machine, mm: MmStruct, flavour: WalkFlavour
   return out;
 }
 
-/** The exact text of /proc/pid/smaps_rollup for @mm (proc.md §2.6). */
-export function renderSmapsRollup(machine: Machine, mm: MmStruct, flavour: WalkFlavour): string {
-  const r = smapsRollup(machine, mm, flavour);
+/** The exact text of /proc/pid/smaps_rollup for @mm (proc.md §2.6), on walker generation @gen. */
+export function renderSmapsRollup(machine: Machine, mm: MmStruct, gen: Generation): string {
+  const r = smapsRollup(machine, mm, gen);
   let out = `${mapsHeader(r.start, r.end, "---p", 0, "00:00", 0, "[rollup]")}\n`;
   for (const [k, v] of r.lines) out += smapsKbLine(k, v);
   return out;
 }
 
-/** The exact text of /proc/pid/numa_maps for @mm (proc.md §3). */
-export function renderNumaMaps(machine: Machine, mm: MmStruct, flavour: WalkFlavour): string {
+/** The exact text of /proc/pid/numa_maps for @mm (proc.md §3), on walker generation @gen. */
+export function renderNumaMaps(machine: Machine, mm: MmStruct, gen: Generation): string {
   let out = "";
   mm.mmapLock.readLock("numa_maps");
   try {
     for (const vma of mm.vmas) {
-      const l = numaMapsVma(machine, mm, vma, flavour);
+      const l = numaMapsVma(machine, mm, vma, gen);
       let s = `${l.start.toString(16).padStart(8, "0")} ${l.policy}`;
       if (l.file !== null) s += ` file=${numaEscape(l.file)}`;
       for (const f of l.flags) s += ` ${f}`;
@@ -116,17 +117,18 @@ export function renderNumaMaps(machine: Machine, mm: MmStruct, flavour: WalkFlav
 
 /**
  * pagemap as text (proc.md §12): one line per page of [start, end),
- * `<vaddr hex> 0x<entry %016x>`; with `showPfn` false the PFN field reads 0.
+ * `<vaddr hex> 0x<entry %016x>`, read on walker generation @gen; with
+ * `showPfn` false the PFN field reads 0.
  */
 export function renderPagemap(
   machine: Machine,
   mm: MmStruct,
   start: number,
   end: number,
-  flavour: WalkFlavour,
+  gen: Generation,
   showPfn = true,
 ): string {
-  const r = pagemapRead(machine, mm, start, end, flavour, showPfn);
+  const r = pagemapRead(machine, mm, start, end, gen, showPfn);
   const ps = machine.arch.geometry.pageSize;
   const lines: string[] = [];
   for (let k = 0; k < r.flags.length; k++) {

@@ -64,13 +64,21 @@ export function swpFlags(m: Machine, t: PageTable, i: number): number {
   return m.arch.swpFlags(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level);
 }
 
-/** set_pte_at()/set_pmd_at(): write a present leaf. */
-export function setLeaf(m: Machine, t: PageTable, i: number, pfn: number, flags: number): void {
-  if (isNone(m, t, i)) t.used++;
-  m.arch.encodeLeaf(t.words, i, pfn, flags, t.level);
+/**
+ * pte_mkdirty()/pmd_mkdirty() also mark the entry soft-dirty when the
+ * kernel has CONFIG_MEM_SOFT_DIRTY: a dirty bit set by software carries it.
+ */
+function withSoftDirty(m: Machine, flags: number): number {
+  return m.config.softDirty && flags & PteFlag.DIRTY ? flags | PteFlag.SOFT_DIRTY : flags;
 }
 
-/** Rewrite a present leaf's flags, keeping its PFN. */
+/** set_pte_at()/set_pmd_at(): write a present leaf (a dirty one soft-dirty too, as pte_mkdirty makes it). */
+export function setLeaf(m: Machine, t: PageTable, i: number, pfn: number, flags: number): void {
+  if (isNone(m, t, i)) t.used++;
+  m.arch.encodeLeaf(t.words, i, pfn, withSoftDirty(m, flags), t.level);
+}
+
+/** Rewrite a present leaf's flags, keeping its PFN (setting DIRTY is pte_mkdirty: soft-dirty too). */
 export function updateLeafFlags(
   m: Machine,
   t: PageTable,
@@ -79,7 +87,17 @@ export function updateLeafFlags(
   clear: number,
 ): void {
   const pfn = leafPfn(m, t, i);
-  const f = (leafFlags(m, t, i) | set) & ~clear;
+  const f = (leafFlags(m, t, i) | withSoftDirty(m, set)) & ~clear;
+  m.arch.encodeLeaf(t.words, i, pfn, f, t.level);
+}
+
+/**
+ * The MMU's own update on an access a present entry allows: accessed, and
+ * dirty on a write. Hardware never sets the software soft-dirty bit.
+ */
+export function hwAccess(m: Machine, t: PageTable, i: number, write: boolean): void {
+  const pfn = leafPfn(m, t, i);
+  const f = leafFlags(m, t, i) | PteFlag.YOUNG | (write ? PteFlag.DIRTY : 0);
   m.arch.encodeLeaf(t.words, i, pfn, f, t.level);
 }
 

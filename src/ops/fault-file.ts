@@ -17,18 +17,27 @@ import { recordUffdEvent } from "./uffd-fault.js";
  * that needs no write notification (shmem, tmpfs, hugetlbfs; not a disk
  * file, not one registered for uffd-wp). vma_wants_writenotify() negated.
  */
-export function pageProtWritable(vma: Vma): boolean {
+export function pageProtWritable(m: Machine, vma: Vma): boolean {
   if ((vma.flags & (VM.SHARED | VM.WRITE)) !== (VM.SHARED | VM.WRITE)) return false;
   const s = vma.space;
   if (s === null) return false;
   if (s.kind === "disk") return false;
   if (vma.flags & VM.UFFD_WP) return false;
+  if (softDirtyTracking(m, vma)) return false;
   return true;
 }
 
+/**
+ * vma_soft_dirty_enabled(): soft-dirty tracking is armed on a VMA whose
+ * VM_SOFTDIRTY was cleared (clear_refs 4); its writes must fault.
+ */
+export function softDirtyTracking(m: Machine, vma: Vma): boolean {
+  return m.config.softDirty && (vma.flags & VM.SOFTDIRTY) === 0;
+}
+
 /** Entry flags for a page-cache page mapped by a read fault (fault-around included). */
-function readMapFlags(vma: Vma): number {
-  return vmaBaseFlags(vma) | PteFlag.YOUNG | (pageProtWritable(vma) ? PteFlag.WRITE : 0);
+function readMapFlags(m: Machine, vma: Vma): number {
+  return vmaBaseFlags(vma) | PteFlag.YOUNG | (pageProtWritable(m, vma) ? PteFlag.WRITE : 0);
 }
 
 /**
@@ -166,7 +175,7 @@ function faultAround(ctx: OpCtx, vma: Vma, t: PageTable, addr: number): void {
   const space = vma.space!;
   const [ws, we] = faultAroundWindow(ctx, vma, addr);
   const ps = m.arch.geometry.pageSize;
-  const flags = readMapFlags(vma);
+  const flags = readMapFlags(ctx.m, vma);
   for (let a = ws; a < we; a += ps) {
     const i = mm.pt.index(4, a);
     if (!E.isNone(m, t, i)) continue;
@@ -224,7 +233,7 @@ export function fileFault(
     }
     if (pfn < 0) pfn = pageCacheGet(ctx, vma, space, idx, addr);
     if (pfn < 0) pfn = newShmemPage(m, ctx, vma, space, idx, 0);
-    mapFilePage(ctx, vma, t, i, pfn, readMapFlags(vma));
+    mapFilePage(ctx, vma, t, i, pfn, readMapFlags(ctx.m, vma));
     return null;
   }
   // Write fault on a none entry: never faults around.
@@ -278,7 +287,7 @@ function mapCachedPage(
   write: boolean,
 ): void {
   const { m } = ctx;
-  let flags = readMapFlags(vma);
+  let flags = readMapFlags(ctx.m, vma);
   if (write && vma.flags & VM.WRITE) {
     flags |= PteFlag.WRITE | PteFlag.DIRTY;
     m.phys.flags[pfn]! |= PG.DIRTY;

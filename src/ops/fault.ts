@@ -56,12 +56,12 @@ export function handlePteFault(
   if (E.isPresent(m, t, i)) {
     const fl = E.leafFlags(m, t, i);
     if (!write) {
-      E.updateLeafFlags(m, t, i, PteFlag.YOUNG, 0);
+      E.hwAccess(m, t, i, false);
       return null;
     }
     if (fl & PteFlag.UFFD_WP) return uffdWpFault(ctx, vma, t, i, addr);
     if (fl & PteFlag.WRITE) {
-      E.updateLeafFlags(m, t, i, PteFlag.YOUNG | PteFlag.DIRTY, 0);
+      E.hwAccess(m, t, i, true);
       return null;
     }
     doWpPage(ctx, vma, t, i, addr);
@@ -176,7 +176,7 @@ function hugePmdAccess(
   const pfn = E.leafPfn(m, pmdT, pi);
   const fl = E.leafFlags(m, pmdT, pi);
   if (!write) {
-    E.updateLeafFlags(m, pmdT, pi, PteFlag.YOUNG, 0);
+    E.hwAccess(m, pmdT, pi, false);
     return true;
   }
   if (pfn === m.phys.hugeZeroPfn) {
@@ -184,7 +184,7 @@ function hugePmdAccess(
     return true;
   }
   if (fl & PteFlag.WRITE) {
-    E.updateLeafFlags(m, pmdT, pi, PteFlag.YOUNG | PteFlag.DIRTY, 0);
+    E.hwAccess(m, pmdT, pi, true);
     return true;
   }
   return hugePmdWpPage(ctx, vma, pmdT, pi, addr);

@@ -93,7 +93,7 @@ export function hugetlbFault(ctx: OpCtx, vma: Vma, addr: number, write: boolean)
   if (E.isPresent(m, t, i)) {
     const fl = E.leafFlags(m, t, i);
     if (!write) {
-      E.updateLeafFlags(m, t, i, PteFlag.YOUNG, 0);
+      E.hwAccess(m, t, i, false);
       return null;
     }
     if (fl & PteFlag.UFFD_WP) {
@@ -102,7 +102,7 @@ export function hugetlbFault(ctx: OpCtx, vma: Vma, addr: number, write: boolean)
       return hugetlbFault(ctx, vma, addr, write);
     }
     if (fl & PteFlag.WRITE) {
-      E.updateLeafFlags(m, t, i, PteFlag.YOUNG | PteFlag.DIRTY, 0);
+      E.hwAccess(m, t, i, true);
       return null;
     }
     hugetlbWp(ctx, vma, t, i);

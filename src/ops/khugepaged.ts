@@ -6,6 +6,7 @@ import { folioMapcount } from "../mm/rmap.js";
 import { collapseBlock } from "./collapse.js";
 import type { OpCtx } from "./context.js";
 import * as E from "./entries.js";
+import { maybeFreeFolio } from "./folio.js";
 import { forEachLeaf } from "./range-walk.js";
 import { splitAnonFolio, splitPmdsIn } from "./thp.js";
 import { anonThpOrders, pmdOrder } from "./thp-policy.js";
@@ -76,7 +77,12 @@ export function doSplitThp(ctx: OpCtx, start: number, end: number, toOrder: numb
       const head = phys.folioHead(pfn);
       if (phys.order[head]! <= toOrder || (phys.flags[head]! & PG.ANON) === 0) return;
       if (toOrder === 0) splitAnonFolio(ctx, mm.findVma(addr)!, addr, pfn);
-      else phys.splitFolio(head, toOrder, PG_FOLIO_MASK);
+      else {
+        const nr = phys.folioNr(head);
+        phys.splitFolio(head, toOrder, PG_FOLIO_MASK);
+        // Pieces no longer mapped lose their last reference with the split.
+        for (let q = head; q < head + nr; q += 2 ** toOrder) maybeFreeFolio(m, q);
+      }
     },
   });
 }

@@ -8,7 +8,7 @@ import { KernelError } from "../scenario/errors.js";
 import type { Backing, Prot } from "../scenario/types.js";
 import type { OpCtx } from "./context.js";
 import * as E from "./entries.js";
-import { pageProtWritable } from "./fault-file.js";
+import { pageProtWritable, softDirtyTracking } from "./fault-file.js";
 import { hugeLevel } from "./hugetlb.js";
 import { releaseUnmappedObjects } from "./objects.js";
 import { populateRange } from "./populate.js";
@@ -64,6 +64,8 @@ export function doMmap(ctx: OpCtx, a: MmapArgs): void {
     throw new KernelError("EEXIST", "MAP_FIXED_NOREPLACE overlap");
   const ps = m.arch.geometry.pageSize;
   let flags = protFlags(a.prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC;
+  // __mmap_region(): a new VMA is soft-dirty as a whole (CONFIG_MEM_SOFT_DIRTY).
+  if (m.config.softDirty) flags |= VM.SOFTDIRTY;
   if (a.shared) flags |= VM.SHARED | VM.MAYSHARE;
   let backing: VmaBacking;
   let pgoff: number;
@@ -210,9 +212,11 @@ function changeProtection(m: Machine, mm: MmStruct, v: Vma, wasWrite: boolean): 
 /** can_change_pte_writable(): may an entry be made writable without a fault? */
 function canMakeWritable(m: Machine, v: Vma, pfn: number, fl: number): boolean {
   if (fl & PteFlag.SPECIAL || pfn === m.phys.zeroPfn || pfn === m.phys.hugeZeroPfn) return false;
+  // pte_needs_soft_dirty_wp(): an entry not soft-dirty under tracking must fault.
+  if (softDirtyTracking(m, v) && (fl & PteFlag.SOFT_DIRTY) === 0) return false;
   if (v.flags & VM.SHARED) {
     if (v.backing.kind === "hugetlb") return true;
-    if (pageProtWritable(v)) return true;
+    if (pageProtWritable(m, v)) return true;
     return (fl & PteFlag.DIRTY) !== 0;
   }
   if (v.backing.kind === "hugetlb") return false;

@@ -7,7 +7,7 @@ import { addRmapEntire, removeRmapEntire } from "../mm/rmap.js";
 import { VM, type Vma } from "../mm/vma.js";
 import type { OpCtx } from "./context.js";
 import * as E from "./entries.js";
-import { newAnonFolio, vmaBaseFlags } from "./folio.js";
+import { maybeFreeFolio, newAnonFolio, vmaBaseFlags } from "./folio.js";
 
 /**
  * __split_huge_pmd(): replace the PMD leaf at `pmdT[pi]` by a PTE table of
@@ -169,6 +169,9 @@ export function splitAnonFolio(ctx: OpCtx, vma: Vma, addr: number, pfn: number):
     const p = head + k;
     phys.flags[p] = (phys.flags[p]! & ~PG.LARGE_RMAPPABLE) | (dirty ? PG.DIRTY : 0);
   }
+  // __split_huge_page() drops the split's reference on every new folio:
+  // pages no longer mapped (a partial munmap or zap before) are freed.
+  for (let k = 0; k < nr; k++) maybeFreeFolio(m, head + k);
   if (vma.flags & VM.LOCKED) return;
   for (let k = 0; k < nr; k++) {
     const p = head + k;

@@ -9,8 +9,8 @@ import { splitPmdAt } from "./thp.js";
  * and the mergeability rules of is_mergeable_vma / is_mergeable_anon_vma.
  */
 
-/** Flags a merge ignores (VM_IGNORE_MERGE: the guard hint). */
-const IGNORE_MERGE = VM.MAYBE_GUARD;
+/** Flags a merge ignores (VM_IGNORE_MERGE: soft-dirty and the guard hint). */
+const IGNORE_MERGE = VM.SOFTDIRTY | VM.MAYBE_GUARD;
 
 /** Whether `a` and `b` (a ends where b starts) may become one VMA. */
 export function canMerge(m: Machine, a: Vma, b: Vma): boolean {

@@ -1,7 +1,10 @@
 /**
  * Helpers the /proc users share (proc.md §1): which page an entry names,
  * folio flags, entry classification through the arch codec, and the
- * walker flavour a walker generation runs on.
+ * walker generation type. Every user takes a {@link Generation} and runs
+ * on it: "mainline" and "unified" are the callback walker's flavours (a
+ * Generation other than "pt_range" is a WalkFlavour), "pt_range" is
+ * pt_range_walk; nothing maps one generation onto another.
  */
 import { Level, PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
@@ -16,23 +19,12 @@ import {
   softleafHasPfn,
   softleafToPfn,
 } from "../walk/softleaf.js";
-import type { WalkFlavour } from "../walk/types.js";
 
 /** Scratch softleaf of the helpers below (single-threaded model; never retained). */
 const SCRATCH = new Softleaf();
 
 /** A walker generation as the /proc users take it (scenario/run.ts WalkerGeneration). */
 export type Generation = WalkerGeneration;
-
-/**
- * The callback-walker flavour a /proc user without a pt_range port runs on
- * for a walker generation ("pt_range" → mainline). smaps, smaps_rollup,
- * numa_maps, pagemap and mincore take the generation itself and run on the
- * pt_range_walk iterator for "pt_range" (src/proc/*-ptrange.ts).
- */
-export function flavourOf(gen: WalkerGeneration | WalkFlavour): WalkFlavour {
-  return gen === "unified" ? "unified" : "mainline";
-}
 
 export function entryIsNone(m: Machine, t: PageTable, i: number): boolean {
   return m.arch.isNone(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level);

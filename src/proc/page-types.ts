@@ -11,7 +11,7 @@
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import { RAM_BASE_PFN } from "../mm/phys.js";
-import type { WalkFlavour } from "../walk/types.js";
+import type { Generation } from "./common.js";
 import { type KpageFlags, kpagecountOf, kpageflagsOf } from "./kpageflags.js";
 import { pagemapHalves, pagemapRead } from "./pagemap.js";
 
@@ -333,7 +333,8 @@ export interface PageTypesOptions {
   /** `-a` ranges, in order (default: everything). */
   addr?: readonly AddrRange[];
   /** `-p`: walk this process's VMAs through its pagemap. */
-  proc?: { mm: MmStruct; flavour: WalkFlavour; showPfn: boolean };
+  /** (`flavour`: the walker generation pagemap is read on, pt_range included.) */
+  proc?: { mm: MmStruct; flavour: Generation; showPfn: boolean };
 }
 
 /**

@@ -5,12 +5,14 @@
  * max_pages and walk_end rules, and the driver loop. Write-protection
  * actions live in pagemap-scan-wp.ts.
  *
- * Seam for the pt_range_walk generation: the category functions
- * ({@link pteCategory}, {@link thpCategory}, {@link hugetlbCategory},
- * {@link holeCategory}), the match test and the output buffer
- * ({@link ScanBuffer}, {@link scanOutput}) take no walker state, so a
- * pt_range driver can call them result by result; {@link pagemapScan}
- * dispatches on the walker generation in one place ({@link scanWalk}).
+ * The category functions ({@link pteCategory}, {@link thpCategory},
+ * {@link hugetlbCategory}, {@link holeCategory}), the match test, the
+ * output buffer ({@link ScanBuffer}, {@link scanOutput}), the VMA filter
+ * ({@link scanTestVma}), the hugetlb run ({@link scanHugetlbRun}) and the
+ * hole run ({@link scanHole}) take no walker state: the callback-walker
+ * user below and the pt_range_walk user (pagemap-scan-ptrange.ts) share
+ * them; {@link pagemapScan} dispatches on the walker generation in one
+ * place ({@link scanWalk}).
  */
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
@@ -22,6 +24,7 @@ import { KernelError } from "../scenario/errors.js";
 import type { WalkerGeneration } from "../scenario/run.js";
 import { iMmapLock } from "../walk/locks.js";
 import { walkPageRange } from "../walk/pagewalk.js";
+import { PtRangeWalk } from "../walk/pt-range.js";
 import {
   Softleaf,
   softleafFromPmd,
@@ -39,7 +42,6 @@ import {
   type WalkFlavour,
 } from "../walk/types.js";
 import {
-  flavourOf,
   folioFlags,
   hugeLevelOf,
   hugeSizeOf,
@@ -48,6 +50,7 @@ import {
   PG,
   pmdIsHugeOrSwap,
 } from "./common.js";
+import { scanWalkPtRange } from "./pagemap-scan-ptrange.js";
 import {
   type HugetlbWpDesign,
   hugetlbNoneIsWp,
@@ -101,9 +104,9 @@ export const PAGE_REGION_SIZE = 24;
 /** PAGEMAP_WALK_SIZE >> PAGE_SHIFT: the most slots the bounce buffer holds. */
 export const PM_SCAN_BOUNCE_SLOTS = 512;
 
-/** Negative errno values used inside a walk. */
-const EPERM = 1;
-const ENOSPC = 28;
+/** Errno values used inside a walk (returned negated). */
+export const EPERM = 1;
+export const ENOSPC = 28;
 
 /**
  * struct pm_scan_arg as the caller passes it (walk_end is output only).
@@ -143,7 +146,10 @@ export interface PmScanResult {
 }
 
 export interface PmScanOptions {
-  /** Walker generation or flavour; pt_range runs on the mainline flavour for now. */
+  /**
+   * Walker generation (a callback flavour is accepted as the generation of
+   * that name): the mainline or unified callback walker, or pt_range_walk.
+   */
   walker?: WalkerGeneration | WalkFlavour;
   /** How none hugetlb entries are write-protected; default "markers" (6.18). */
   hugetlbWp?: HugetlbWpDesign;
@@ -501,8 +507,8 @@ export function holeCategory(vma: Vma, vmaCat: number): number {
 // ---------------------------------------------------------------------------
 // the callback-walker user
 
-/** pagemap_scan_private. */
-interface ScanPriv extends ScanMasks {
+/** pagemap_scan_private (shared with pagemap-scan-ptrange.ts). */
+export interface ScanPriv extends ScanMasks {
   readonly m: Machine;
   readonly mm: MmStruct;
   readonly flags: number;
@@ -513,14 +519,28 @@ interface ScanPriv extends ScanMasks {
   curVmaCategory: number;
 }
 
-function wpMatching(p: ScanPriv): boolean {
+export function wpMatching(p: ScanPriv): boolean {
   return (p.flags & PM_SCAN_WP_MATCHING) !== 0;
 }
 
-/** pagemap_scan_test_walk(): the VMA filter (§5.3). */
-function scanTestWalk(_start: number, _end: number, walk: MmWalk<ScanPriv>): number {
-  const p = walk.private;
-  const vma = walk.vma!;
+/**
+ * Fast path B of pagemap_scan_pmd_entry(): no anyof, no inversion, mask and
+ * return mask both exactly WRITTEN — every PTE not uffd-wp is WRITTEN.
+ */
+export function fastPathB(p: ScanPriv): boolean {
+  return (
+    p.categoryAnyofMask === 0 &&
+    p.categoryInverted === 0 &&
+    p.categoryMask === PAGE_IS.WRITTEN &&
+    p.returnMask === PAGE_IS.WRITTEN
+  );
+}
+
+/**
+ * pagemap_scan_test_walk() for @vma (§5.3): 0 walk it (curVmaCategory set),
+ * 1 skip it, -EPERM end the scan (PM_SCAN_CHECK_WPASYNC).
+ */
+export function scanTestVma(p: ScanPriv, vma: Vma): number {
   const wpAllowed = vmaWpAllowed(vma);
   if (!wpAllowed) {
     if (p.flags & PM_SCAN_CHECK_WPASYNC) return -EPERM;
@@ -531,6 +551,11 @@ function scanTestWalk(_start: number, _end: number, walk: MmWalk<ScanPriv>): num
   if (!isInterestingVma(cat, p)) return 1;
   p.curVmaCategory = cat;
   return 0;
+}
+
+/** pagemap_scan_test_walk() as the callback walker's test_walk. */
+function scanTestWalk(_start: number, _end: number, walk: MmWalk<ScanPriv>): number {
+  return scanTestVma(walk.private, walk.vma!);
 }
 
 /**
@@ -585,12 +610,7 @@ function scanPteRange(p: ScanPriv, pte: PageTable, start: number, end: number): 
     }
     return 0;
   }
-  if (
-    p.categoryAnyofMask === 0 &&
-    p.categoryInverted === 0 &&
-    p.categoryMask === PAGE_IS.WRITTEN &&
-    p.returnMask === PAGE_IS.WRITTEN
-  ) {
+  if (fastPathB(p)) {
     // Fast path B: every PTE not uffd-wp is WRITTEN.
     for (let addr = start; addr < end; addr += ps, i++) {
       if (pteIsUffdWp(m, pte, i)) continue;
@@ -616,11 +636,16 @@ function scanPteRange(p: ScanPriv, pte: PageTable, start: number, end: number): 
 }
 
 /**
- * pagemap_scan_hugetlb_entry() for the huge page entry (t, i) holding
- * [start, end) (mainline hugetlb_entry; unified pmd/pud_entry and
- * hugetlb-level holes).
+ * The body of pagemap_scan_hugetlb_entry() for the huge page entry (t, i)
+ * holding [start, end), shared by every generation (mainline
+ * hugetlb_entry; unified pmd/pud_entry and hugetlb-level holes; pt_range
+ * hugetlb results and hugetlb-level NONE results).
+ *
+ * Locking: with PM_SCAN_WP_MATCHING the caller holds the mapping's i_mmap
+ * lock for write and the entry's huge PTE lock; without, no PTL (the
+ * kernel's short route reads the entry unlocked).
  */
-function scanHugetlbEntry(
+export function scanHugetlbRun(
   p: ScanPriv,
   vma: Vma,
   t: PageTable,
@@ -631,40 +656,57 @@ function scanHugetlbEntry(
   const m = p.m;
   const hs = hugeSizeOf(vma);
   const hugeStart = start - (start % hs);
-  const category = (): number =>
+  const cats =
     p.curVmaCategory | hugetlbCategory(m, t, i, hugetlbNoneIsWp(p.mm, hugeStart, p.design));
-  if (!wpMatching(p)) {
-    // The short route: no huge_pte_lock.
-    const cats = category();
-    if (!isInterestingPage(cats, p)) return 0;
-    return scanOutput(p.buf, cats, start, end)[0];
+  if (!isInterestingPage(cats, p)) return 0;
+  let [ret, cut] = scanOutput(p.buf, cats, start, end);
+  if (!wpMatching(p)) return ret;
+  if (cut === start) return ret;
+  if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
+  if (cut !== start + hs) {
+    // Partial hugetlb WP is not possible: back out, walk_end = the run's start, go on.
+    p.buf.backout(start, cut);
+    p.buf.walkEnd = start;
+    ret = 0;
+    return ret;
   }
+  makeUffdWpHugePte(m, p.mm, t, i, hugeStart, p.design);
+  return ret;
+}
+
+/**
+ * pagemap_scan_hugetlb_entry() from the callback walker: with
+ * PM_SCAN_WP_MATCHING takes the mapping's i_mmap lock for write, then the
+ * huge PTE lock, around {@link scanHugetlbRun}.
+ */
+function scanHugetlbEntry(
+  p: ScanPriv,
+  vma: Vma,
+  t: PageTable,
+  i: number,
+  start: number,
+  end: number,
+): number {
+  if (!wpMatching(p)) return scanHugetlbRun(p, vma, t, i, start, end);
   const iMmap = iMmapLock(vma.space!);
   iMmap.writeLock("pagemap_scan_hugetlb_entry");
   t.ptl.lock("pagemap_scan_hugetlb_entry");
   try {
-    const cats = category();
-    if (!isInterestingPage(cats, p)) return 0;
-    let [ret, cut] = scanOutput(p.buf, cats, start, end);
-    if (cut === start) return ret;
-    if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
-    if (cut !== start + hs) {
-      // Partial hugetlb WP is not possible: back out, walk_end = the run's start, go on.
-      p.buf.backout(start, cut);
-      p.buf.walkEnd = start;
-      ret = 0;
-      return ret;
-    }
-    makeUffdWpHugePte(m, p.mm, t, i, hugeStart, p.design);
-    return ret;
+    return scanHugetlbRun(p, vma, t, i, start, end);
   } finally {
     t.ptl.unlock();
     iMmap.writeUnlock();
   }
 }
 
-/** The hole part of pagemap_scan_pte_hole() for [addr, end) of a VMA. */
-function scanHole(p: ScanPriv, vma: Vma, addr: number, end: number): number {
+/**
+ * The hole part of pagemap_scan_pte_hole() for [addr, end) of a VMA (no
+ * page table there): holeCategory(), and with PM_SCAN_WP_MATCHING
+ * uffd_wp_range() over the part output.
+ *
+ * Locking: no PTL held (uffd_wp_range allocates tables and takes PTLs).
+ */
+export function scanHole(p: ScanPriv, vma: Vma, addr: number, end: number): number {
   const cats = holeCategory(vma, p.curVmaCategory);
   if (!isInterestingPage(cats, p)) return 0;
   const [ret, cut] = scanOutput(p.buf, cats, addr, end);
@@ -768,18 +810,22 @@ const SCAN_OPS_UNIFIED: MmWalkOps<ScanPriv> = {
 };
 
 /**
- * One walk of [start, end) with the generation's walker. The seam for
- * pt_range_walk: today it runs on the mainline flavour.
+ * One walk of [start, end) with the generation's walker: the mainline or
+ * unified callback walker with the scan's mm_walk_ops, or pt_range_walk
+ * (pagemap-scan-ptrange.ts) with @w as its walk state.
+ *
+ * Return: 0, -ENOSPC (stopped for lack of room) or -EPERM.
  */
 function scanWalk(
   p: ScanPriv,
   start: number,
   end: number,
   gen: WalkerGeneration | WalkFlavour,
+  w: PtRangeWalk,
 ): number {
-  const flavour = flavourOf(gen);
-  const ops = flavour === "unified" ? SCAN_OPS_UNIFIED : SCAN_OPS;
-  return walkPageRange(p.m, p.mm, start, end, ops, p, { flavour });
+  if (gen === "pt_range") return scanWalkPtRange(p, w, start, end);
+  const ops = gen === "unified" ? SCAN_OPS_UNIFIED : SCAN_OPS;
+  return walkPageRange(p.m, p.mm, start, end, ops, p, { flavour: gen });
 }
 
 /**
@@ -816,17 +862,18 @@ export function pagemapScan(
     returnMask: a.returnMask,
     interest: a.categoryMask | a.categoryAnyofMask | a.returnMask,
     buf,
-    design: opts.hugetlbWp ?? "markers",
+    design: opts.hugetlbWp ?? m.config.hugetlbUffdWp,
     step: opts.step ?? -1,
     curVmaCategory: 0,
   };
   const gen = opts.walker ?? "mainline";
+  const w = new PtRangeWalk();
   let ret = 0;
   let nOut = 0;
   for (let walkStart = a.start; walkStart < a.end; walkStart = buf.walkEnd) {
     mm.mmapLock.readLock("do_pagemap_scan");
     try {
-      ret = scanWalk(p, walkStart, a.end, gen);
+      ret = scanWalk(p, walkStart, a.end, gen, w);
     } finally {
       mm.mmapLock.readUnlock();
     }

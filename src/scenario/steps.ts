@@ -1,5 +1,4 @@
 import { touchRange } from "../ops/access.js";
-import { clearRefs } from "../ops/clear-refs.js";
 import { doDeviceExclusive, doDevicePrivate, doHwpoison } from "../ops/device.js";
 import { doExit, doFork } from "../ops/fork.js";
 import { doSplitThp, khugepagedPass } from "../ops/khugepaged.js";
@@ -10,6 +9,7 @@ import { doMlock, doMunlock } from "../ops/mlock.js";
 import { doMmap, doMprotect, doMunmap } from "../ops/mmap.js";
 import { doMremap } from "../ops/mremap.js";
 import { uffdRegister, uffdWriteprotect } from "../ops/uffd.js";
+import { clearRefs } from "../proc/clear-refs.js";
 import { observe } from "../proc/observe.js";
 import { pagemapScanStep } from "../proc/pagemap-scan-step.js";
 import { ScenarioError } from "./errors.js";
@@ -104,7 +104,7 @@ export function executeStep(st: RunState, step: Step): void {
       return;
     }
     case "clear_refs":
-      clearRefs(opCtx(st, step), step.value);
+      clearRefs(st.machine, opCtx(st, step).mm, step.value, st.walker);
       return;
     case "pagemap_scan": {
       const [s, e] = range(step);
