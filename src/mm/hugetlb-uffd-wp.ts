@@ -14,26 +14,17 @@ import type { MmStruct } from "./mm.js";
  * moves or un-protects the range must forget it (see the PAGEMAP_SCAN
  * report for the fault-path and ops changes this needs).
  */
-const records = new WeakMap<MmStruct, Set<number>>();
-
 /** Record that the none hugetlb entry of the huge page at `hugeStart` is uffd-wp protected. */
 export function hugetlbWpRecord(mm: MmStruct, hugeStart: number): void {
-  let s = records.get(mm);
-  if (s === undefined) {
-    s = new Set();
-    records.set(mm, s);
-  }
-  s.add(hugeStart);
+  mm.hugetlbWpNone.add(hugeStart);
 }
 
 /** Whether the huge page at `hugeStart` carries a marker-free uffd-wp record. */
 export function hugetlbWpRecorded(mm: MmStruct, hugeStart: number): boolean {
-  return records.get(mm)?.has(hugeStart) === true;
+  return mm.hugetlbWpNone.has(hugeStart);
 }
 
 /** Drop the records of the huge pages starting in [start, end). */
 export function hugetlbWpForget(mm: MmStruct, start: number, end: number): void {
-  const s = records.get(mm);
-  if (s === undefined) return;
-  for (const a of s) if (a >= start && a < end) s.delete(a);
+  for (const a of mm.hugetlbWpNone) if (a >= start && a < end) mm.hugetlbWpNone.delete(a);
 }

@@ -32,6 +32,12 @@ export class Machine {
   readonly spaces: AddressSpace[] = [];
   readonly procs = new Map<string, MmStruct>();
   readonly hugetlb = new Map<string, HugetlbPool>();
+  /** KSM's stable tree: content token → KSM pages with that content (ksm.c). */
+  readonly ksmStable = new Map<number, number[]>();
+  /** Swap-cache pages read ahead and not hit yet (PG_readahead). */
+  readonly swapReadahead = new Set<number>();
+  /** Folios whose migration has begun (the model-only `migrate` phase `begin`): head → target node. */
+  readonly migrations = new Map<number, number>();
   private nextId = 1;
 
   constructor(

@@ -23,6 +23,11 @@ export class MmStruct {
   uffdSync: UffdCtx | null = null;
   uffdAsync: UffdCtx | null = null;
   exited = false;
+  /**
+   * Marker-free hugetlb uffd-wp: start addresses of the huge pages whose none
+   * entry is write-protected (src/mm/hugetlb-uffd-wp.ts).
+   */
+  readonly hugetlbWpNone = new Set<number>();
 
   constructor(
     readonly id: number,

@@ -18,18 +18,6 @@ interface Candidate {
   addr: number;
 }
 
-/** The KSM pages (stable tree) of a machine: content → KSM PFNs with room. */
-const stableTrees = new WeakMap<Machine, Map<number, number[]>>();
-
-function stableTree(m: Machine): Map<number, number[]> {
-  let t = stableTrees.get(m);
-  if (!t) {
-    t = new Map();
-    stableTrees.set(m, t);
-  }
-  return t;
-}
-
 /** The present normal anonymous page at `addr`, or -1. */
 function anonPageAt(m: Machine, mm: MmStruct, addr: number): number {
   const t = mm.pt.tableFor(addr, Level.PTE, false);
@@ -54,7 +42,7 @@ function anonPageAt(m: Machine, mm: MmStruct, addr: number): number {
 export function ksmMerge(m: Machine, step: number): void {
   const ps = m.arch.geometry.pageSize;
   const pmdSize = 2 ** m.arch.geometry.pmdShift;
-  const tree = stableTree(m);
+  const tree = m.ksmStable;
   const unstable = new Map<number, Candidate>();
   for (const mm of m.procs.values()) {
     const ctx: OpCtx = { m, mm, step, uffdEvents: [] };

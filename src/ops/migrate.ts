@@ -16,17 +16,6 @@ interface InFlight {
   toNode: number;
 }
 
-const inFlight = new WeakMap<Machine, Map<number, InFlight>>();
-
-function flights(m: Machine): Map<number, InFlight> {
-  let f = inFlight.get(m);
-  if (!f) {
-    f = new Map();
-    inFlight.set(m, f);
-  }
-  return f;
-}
-
 /** The folios (heads) mapped in [start, end) of the calling process. */
 function foliosIn(ctx: OpCtx, start: number, end: number): Set<number> {
   const { m, mm } = ctx;
@@ -171,9 +160,9 @@ export function doMigrate(
 ): void {
   const { m } = ctx;
   if (toNode >= m.phys.nodes.length) throw new KernelError("EINVAL", "no such node");
-  const fl = flights(m);
+  const fl = m.migrations;
   if (phase === "end") {
-    for (const f of fl.values()) finish(m, f, undo);
+    for (const [head, node] of fl) finish(m, { head, toNode: node }, undo);
     fl.clear();
     return;
   }
@@ -184,7 +173,7 @@ export function doMigrate(
     m.phys.flags[h]! |= PG.LOCKED;
     const f = { head: h, toNode };
     if (phase === "all") finish(m, f, false);
-    else fl.set(h, f);
+    else fl.set(h, toNode);
   }
 }
 

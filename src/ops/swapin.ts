@@ -11,18 +11,6 @@ import type { FaultResult } from "./fault.js";
 import { anonVmaPrepare, policyNode, vmaBaseFlags } from "./folio.js";
 import { anonThpOrders, blockInVma, pmdOrder } from "./thp-policy.js";
 
-/** Swap-cache pages read ahead and not yet hit (PG_readahead in miniature). */
-const readaheadPending = new WeakMap<Machine, Set<number>>();
-
-function pending(m: Machine): Set<number> {
-  let s = readaheadPending.get(m);
-  if (!s) {
-    s = new Set();
-    readaheadPending.set(m, s);
-  }
-  return s;
-}
-
 /** Read slot `slot` into the swap cache (swap_read_folio into a new folio). */
 export function readIntoSwapCache(m: Machine, mm: MmStruct, vma: Vma, slot: number): number {
   const sw = m.swap!;
@@ -120,7 +108,7 @@ export function doSwapPage(
     return null;
   }
   // Through the swap cache.
-  const ra = pending(m);
+  const ra = m.swapReadahead;
   let pfn = sw.cached(slot);
   if (pfn < 0) {
     swapReadahead(ctx, vma, t, i, addr);
@@ -191,7 +179,7 @@ function swapReadahead(ctx: OpCtx, vma: Vma, t: PageTable, i: number, addr: numb
   start = Math.max(start, Math.floor(vma.start / ps), blk);
   end = Math.min(end, Math.floor(vma.end / ps), blk + pmdPages);
   const sw = m.swap!;
-  const set = pending(m);
+  const set = m.swapReadahead;
   for (let p = start; p < end; p++) {
     const j = i + (p - page);
     if (!E.isRealSwap(m, t, j)) continue;
