@@ -78,7 +78,9 @@ export function smapsWalkPtRange(
     }
     switch (t) {
       case PtType.FOLIO:
-        for (let k = 0; k < w.nrPages; k++) account(p, w.page + k, 1, w.young, w.dirty, true);
+        // One call for the batch: account() of nr pages of one folio adds
+        // exactly what nr calls of one page would.
+        account(p, w.page, w.nrPages, w.young, w.dirty, true);
         break;
       case PtType.SWAP:
         for (let k = 0; k < w.nrPages; k++) accountSwapSlot(p, w.leaf.offset + k);

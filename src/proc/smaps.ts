@@ -123,11 +123,72 @@ export function account(
     accumulate(p, ff, size, size * PSS_ONE, dirty, false);
     return;
   }
-  for (let k = 0; k < nr; k++) {
-    const mc = precisePageMapcount(m.phys, page + k);
+  if (nr === 1) {
+    const mc = precisePageMapcount(m.phys, page);
     const pss = mc >= 2 ? Math.floor((ps * PSS_ONE) / mc) : ps * PSS_ONE;
     accumulate(p, ff, ps, pss, dirty, mc < 2);
+    return;
   }
+  // A large folio: every page's precise mapcount (folio_precise_page_mapcount)
+  // read straight from the arrays, the folio state looked up once. The
+  // accumulation is additive in size and PSS (integers, exact in a double),
+  // so the private and the shared pages are each accumulated once.
+  const phys = m.phys;
+  const pf = phys.flags[page]!;
+  let privSize = 0;
+  let privPss = 0;
+  let shSize = 0;
+  let shPss = 0;
+  const one = ps * PSS_ONE;
+  if ((pf & (PG.ZERO | PG.PGTABLE)) !== 0 || phys.order[page]! === 0) {
+    for (let k = 0; k < nr; k++) {
+      const mc = precisePageMapcount(phys, page + k);
+      if (mc >= 2) {
+        shSize += ps;
+        shPss += Math.floor(one / mc);
+      } else {
+        privSize += ps;
+        privPss += one;
+      }
+    }
+  } else {
+    const head = phys.folioHead(page);
+    const s = phys.large.get(head)!;
+    const entire = s.entire;
+    const mapcount = phys.mapcount;
+    if ((phys.flags[head]! & PG.HUGETLB) !== 0) {
+      if (entire >= 2) {
+        shSize = nr * ps;
+        shPss = nr * Math.floor(one / entire);
+      } else {
+        privSize = nr * ps;
+        privPss = nr * one;
+      }
+    } else if (s.large === entire) {
+      // No PTE mapping of any page (the per-page PTE mapcounts sum to
+      // large - entire = 0): every page's mapcount is `entire`.
+      if (entire >= 2) {
+        shSize = nr * ps;
+        shPss = nr * Math.floor(one / entire);
+      } else {
+        privSize = nr * ps;
+        privPss = nr * one;
+      }
+    } else {
+      for (let k = page, e = page + nr; k < e; k++) {
+        const mc = mapcount[k]! + entire;
+        if (mc >= 2) {
+          shSize += ps;
+          shPss += Math.floor(one / mc);
+        } else {
+          privSize += ps;
+          privPss += one;
+        }
+      }
+    }
+  }
+  if (privSize > 0) accumulate(p, ff, privSize, privPss, dirty, true);
+  if (shSize > 0) accumulate(p, ff, shSize, shPss, dirty, false);
 }
 
 /** smaps_pte_hole_lookup(): a shmem slot holding a swap entry at `addr`. */

@@ -126,6 +126,19 @@ export class PtRangeWalk {
   /** @internal the locked PTE table and the end of the part of it still to walk */
   pteT: PageTable | null = null;
   /** @internal */ pteSpanEnd = 0;
+  /** @internal Address of entry 0 of `pteT`. */ pteBase = 0;
+  /** @internal Page size of the walk's machine. */ pageSize = 4096;
+  /**
+   * @internal The last PMD table the descent went through, the address span
+   * it covers, and the parent entry that pointed to it (re-checked before
+   * the table is reused: PMD tables are not freed under the mmap lock).
+   */ pmdT: PageTable | null = null;
+  /** @internal */ pmdSpanStart = 0;
+  /** @internal */ pmdSpanEnd = 0;
+  /** @internal */ pmdParent: PageTable | null = null;
+  /** @internal */ pmdParentIdx = 0;
+  /** @internal */ pmdParentLo = 0;
+  /** @internal */ pmdParentHi = 0;
   /** @internal PMD/PUD lock of the current result */
   resultPtl: SpinLock | null = null;
   /** @internal */ hugetlbLock: RwLock | null = null;

@@ -50,7 +50,7 @@ import { splitHugePmd } from "../ops/thp.js";
 import { releaseLeaf } from "../ops/zap.js";
 import { FPB_RESPECT_ALL, folioPteBatchFlags, swapPteBatch } from "./batch.js";
 import { hugetlbVmaLock, iMmapLock } from "./locks.js";
-import { classify, setNone } from "./pt-range-classify.js";
+import { classify, classifyPtePresent, setNone } from "./pt-range-classify.js";
 import {
   PT_WALK_HOLES,
   PT_WALK_I_MMAP_WRITE,
@@ -165,18 +165,22 @@ function pteStep(w: PtRangeWalk): number {
   const a = m.arch;
   const t = w.pteT!;
   const addr = w.cursor;
-  const ps = a.geometry.pageSize;
+  const ps = w.pageSize;
   assertReadable(w, addr);
   assertPtl(t, addr);
-  const i = w.mm!.pt.index(Level.PTE, addr);
+  const i = (addr - w.pteBase) / ps;
   const words = t.words;
   const maxNr = (w.pteSpanEnd - addr) / ps;
-  if (a.isNone(words[i * 2]!, words[i * 2 + 1]!, Level.PTE)) {
+  const lo = words[i * 2]!;
+  const hi = words[i * 2 + 1]!;
+  if (a.isNone(lo, hi, Level.PTE)) {
     let n = 1;
     while (n < maxNr && a.isNone(words[(i + n) * 2]!, words[(i + n) * 2 + 1]!, Level.PTE)) n++;
     return hole(w, addr, addr + n * ps, PtLevel.PTE, t, i, n);
   }
-  const type = classify(w, t, i, Level.PTE, addr, addr);
+  const type = a.isPresent(lo, hi, Level.PTE)
+    ? classifyPtePresent(w, t, i, lo, hi, addr)
+    : classify(w, t, i, Level.PTE, addr, addr);
   let n = 1;
   if (maxNr > 1 && (w.flags & PT_WALK_NO_BATCH) === 0) {
     if (type === PtType.FOLIO && m.phys.order[w.folio]! > 0) {
@@ -189,8 +193,9 @@ function pteStep(w: PtRangeWalk): number {
   }
   w.nrEntries = n;
   w.nrPages = n;
-  w.next = addr + n * ps;
-  w.cursor = w.next;
+  const next = addr + n * ps;
+  w.next = next;
+  w.cursor = next;
   return type;
 }
 
@@ -238,6 +243,14 @@ function vmaStep(w: PtRangeWalk): number {
   const geo = a.geometry;
   const pt = w.mm!.pt;
   let t = pt.root;
+  // Resume at the PMD table of the previous descent when `addr` lies in its
+  // span and the entry above still points to it.
+  const pmdT = w.pmdT;
+  if (pmdT !== null && addr >= w.pmdSpanStart && addr < w.pmdSpanEnd) {
+    const pw = w.pmdParent!.words;
+    const pi = w.pmdParentIdx;
+    if (pw[pi * 2] === w.pmdParentLo && pw[pi * 2 + 1] === w.pmdParentHi) t = pmdT;
+  }
   for (;;) {
     const lvl = t.level;
     const span = 2 ** geo.levels[lvl]!.shift;
@@ -246,7 +259,9 @@ function vmaStep(w: PtRangeWalk): number {
       t.ptl.lock(WHO);
       w.pteT = t;
       const tableSpan = span * geo.levels[Level.PTE]!.entries;
-      w.pteSpanEnd = Math.min(w.vmaEnd, addr - (addr % tableSpan) + tableSpan);
+      const base = addr - (addr % tableSpan);
+      w.pteBase = base;
+      w.pteSpanEnd = Math.min(w.vmaEnd, base + tableSpan);
       return pteStep(w);
     }
     const lo = t.words[i * 2]!;
@@ -261,6 +276,16 @@ function vmaStep(w: PtRangeWalk): number {
     if (lvl < Level.PUD || (a.isPresent(lo, hi, lvl) && !a.isLeaf(lo, hi, lvl))) {
       const c = pt.child(t, i);
       if (c === null) throw new Error(`${WHO} at ${hexAddr(addr)}: bad ${lvl} entry`);
+      if (c.level === Level.PMD) {
+        const cSpan = span;
+        w.pmdT = c;
+        w.pmdSpanStart = entryStart;
+        w.pmdSpanEnd = entryStart + cSpan;
+        w.pmdParent = t;
+        w.pmdParentIdx = i;
+        w.pmdParentLo = lo;
+        w.pmdParentHi = hi;
+      }
       t = c;
       continue;
     }
@@ -351,6 +376,9 @@ export function ptRangeWalkStart(
   w.curVma = null;
   w.hugeSize = 0;
   w.done = false;
+  w.pageSize = m.arch.geometry.pageSize;
+  w.pmdT = null;
+  w.pmdParent = null;
   if ((flags & PT_WALK_MMAP_LOCK) !== 0) {
     mm.mmapLock.readLock(WHO);
     w.ownMmapLock = true;
@@ -377,6 +405,11 @@ export function ptRangeWalkStart(
 export function ptRangeWalkNext(w: PtRangeWalk): PtType | null {
   if (w.done) return null;
   releaseResult(w);
+  // Fast path: the next entry of the PTE table already locked.
+  if (w.pteT !== null && w.cursor < w.pteSpanEnd && w.curVma !== null) {
+    const r = pteStep(w);
+    if (r >= 0) return r as PtType;
+  }
   for (;;) {
     if (w.curVma === null) {
       if (w.cursor >= w.end) break;
