@@ -19,7 +19,7 @@ import {
 } from "../walk/pt-range.js";
 import { softleafHasPfn, softleafIsUffdWpMarker, softleafToPfn } from "../walk/softleaf.js";
 import { PG } from "./common.js";
-import { add, type PagemapPriv, PM, swpEntryFlags, TYPE_SPAN } from "./pagemap.js";
+import { add, hugetlbNoneWp, type PagemapPriv, PM, swpEntryFlags, TYPE_SPAN } from "./pagemap.js";
 
 /** FILE and MMAP_EXCLUSIVE of a present page, or FILE of a PFN-carrying entry's page. */
 function pageFlags(p: PagemapPriv, page: number, present: boolean): number {
@@ -134,7 +134,8 @@ export function pagemapChunkPtRange(
     p.pos = (w.addr - p.r.start) / ps;
     const base = w.vma?.has(VM.SOFTDIRTY) === true ? PM.SOFT_DIRTY : 0;
     if (t === PtType.NONE) {
-      for (let k = 0; k < w.nrPages; k++) add(p, 0, base);
+      const wp = w.hugetlb && w.vma !== null ? hugetlbNoneWp(mm, w.vma, w.addr) : 0;
+      for (let k = 0; k < w.nrPages; k++) add(p, 0, base | wp);
     } else if (w.hugetlb) {
       hugetlbRows(p, w, t, base);
     } else if (w.level === PtLevel.PTE) {

@@ -11,7 +11,7 @@ import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import type { PageTable } from "../mm/pgtable.js";
 import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
-import { VM } from "../mm/vma.js";
+import { VM, type Vma } from "../mm/vma.js";
 import { walkPageRange } from "../walk/pagewalk.js";
 import { PtRangeWalk } from "../walk/pt-range.js";
 import {
@@ -318,8 +318,23 @@ function pagemapPteHole(
   const p = walk.private;
   const flags = softDirtyOf(walk as MmWalk) ? PM.SOFT_DIRTY : 0;
   const ps = p.m.arch.geometry.pageSize;
+  const vma = walk.vma;
+  if (vma !== null && vma.backing.kind === "hugetlb") {
+    // The unified flavour reports a none hugetlb entry as a hole.
+    for (; addr < next; addr += ps) add(p, 0, flags | hugetlbNoneWp(p.mm, vma, addr));
+    return 0;
+  }
   for (; addr < next; addr += ps) add(p, 0, flags);
   return 0;
+}
+
+/**
+ * PM_UFFD_WP for a none hugetlb entry that the marker-free design recorded
+ * as write-protected (it reads exactly as a uffd-wp marker); 0 otherwise.
+ */
+export function hugetlbNoneWp(mm: MmStruct, vma: Vma, addr: number): number {
+  if (vma.backing.kind !== "hugetlb") return 0;
+  return hugetlbWpRecorded(mm, addr - (addr % vma.backing.hugeSize)) ? PM.UFFD_WP : 0;
 }
 
 const PAGEMAP_OPS: MmWalkOps<PagemapPriv> = {
