@@ -13,6 +13,7 @@
  * one run, which pagemap_scan_output() cuts and merges exactly as it would
  * the same pages one by one.
  */
+import type { Machine } from "../mm/machine.js";
 import type { PageTable } from "../mm/pgtable.js";
 import type { Vma } from "../mm/vma.js";
 import {
@@ -66,20 +67,9 @@ function ptePath(p: ScanPriv, w: PtRangeWalk, t: PtType): number {
   const tbl = w.table!;
   const i0 = w.index;
   const none = t === PtType.NONE;
-  const protect = (n: number): void => {
-    if (none) tbl.ptl.lock("pagemap_scan_pmd_entry");
-    try {
-      for (let k = 0; k < n; k++) {
-        if (!none && pteIsUffdWp(m, tbl, i0 + k)) continue;
-        makeUffdWpPte(m, tbl, i0 + k);
-      }
-    } finally {
-      if (none) tbl.ptl.unlock();
-    }
-  };
   if (wpMatching(p) && !p.buf.present) {
     // Fast path A: protect every PTE not yet uffd-wp, whatever the masks.
-    protect(w.nrPages);
+    protectPtes(m, tbl, i0, w.nrPages, none);
     return 0;
   }
   let cats: number;
@@ -91,12 +81,29 @@ function ptePath(p: ScanPriv, w: PtRangeWalk, t: PtType): number {
     cats = p.curVmaCategory | (none ? PAGE_IS.WRITTEN : pteCategory(m, tbl, i0, p.interest));
     if (!isInterestingPage(cats, p)) return 0;
   }
-  const [ret, cut] = scanOutput(p.buf, cats, w.addr, w.next);
+  const ret = scanOutput(p.buf, cats, w.addr, w.next);
+  const cut = p.buf.cut;
   if (cut === w.addr) return ret;
   if (!wpMatching(p)) return ret;
   if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
-  protect((cut - w.addr) / m.arch.geometry.pageSize);
+  protectPtes(m, tbl, i0, (cut - w.addr) / m.arch.geometry.pageSize, none);
   return ret;
+}
+
+/**
+ * Write-protect `n` PTEs from tbl[i0] that are not uffd-wp yet; a run of
+ * none PTEs (no PTL held by the walker) takes the PTL itself.
+ */
+function protectPtes(m: Machine, tbl: PageTable, i0: number, n: number, none: boolean): void {
+  if (none) tbl.ptl.lock("pagemap_scan_pmd_entry");
+  try {
+    for (let k = 0; k < n; k++) {
+      if (!none && pteIsUffdWp(m, tbl, i0 + k)) continue;
+      makeUffdWpPte(m, tbl, i0 + k);
+    }
+  } finally {
+    if (none) tbl.ptl.unlock();
+  }
 }
 
 /**
@@ -114,7 +121,8 @@ function thpPath(p: ScanPriv, w: PtRangeWalk, t: PtType, pending: PendingSplit[]
   const i = w.index;
   const cats = p.curVmaCategory | thpCategory(m, tbl, i, p.interest);
   if (!isInterestingPage(cats, p)) return 0;
-  const [ret, cut] = scanOutput(p.buf, cats, w.addr, w.next);
+  const ret = scanOutput(p.buf, cats, w.addr, w.next);
+  const cut = p.buf.cut;
   if (cut === w.addr) return ret;
   if (!wpMatching(p)) return ret;
   if ((cats & PAGE_IS.WRITTEN) === 0) return ret;

@@ -253,6 +253,8 @@ export class ScanBuffer {
   index = 0;
   /** found_pages. */
   found = 0;
+  /** The end of the run the last scanOutput() recorded (its `end`, possibly cut). */
+  cut = 0;
   /** p->arg.walk_end; 0 = never set. */
   walkEnd = 0;
   /** Remaining user vector length (p->arg.vec_len). */
@@ -331,13 +333,11 @@ export class ScanBuffer {
  * Return: [ret, end]: ret 0 or -ENOSPC (walk_end then set), end the run's
  * possibly cut end (addr when nothing was taken).
  */
-export function scanOutput(
-  buf: ScanBuffer,
-  categories: number,
-  addr: number,
-  end: number,
-): [number, number] {
-  if (!buf.present) return [0, end];
+export function scanOutput(buf: ScanBuffer, categories: number, addr: number, end: number): number {
+  if (!buf.present) {
+    buf.cut = end;
+    return 0;
+  }
   const cats = categories & buf.returnMask;
   const ps = buf.pageSize;
   let n = (end - addr) / ps;
@@ -356,7 +356,8 @@ export function scanOutput(
   }
   buf.found += n;
   if (ret) buf.walkEnd = end;
-  return [ret, end];
+  buf.cut = end;
+  return ret;
 }
 
 // ---------------------------------------------------------------------------
@@ -417,17 +418,22 @@ function softleafFile(m: Machine, e: Softleaf): boolean {
  * `interest` gates FILE.
  */
 export function pteCategory(m: Machine, t: PageTable, i: number, interest: number): number {
-  if (E.isNone(m, t, i)) return PAGE_IS.WRITTEN;
+  // The entry is read once and decoded through the codec directly (hot: one call per PTE).
+  const a = m.arch;
+  const lo = t.words[i * 2]!;
+  const hi = t.words[i * 2 + 1]!;
+  const lvl = t.level;
+  if (a.isNone(lo, hi, lvl)) return PAGE_IS.WRITTEN;
   let c = 0;
-  if (E.isPresent(m, t, i)) {
+  if (a.isPresent(lo, hi, lvl)) {
     c |= PAGE_IS.PRESENT;
-    const f = E.leafFlags(m, t, i);
+    const f = a.leafFlags(lo, hi, lvl);
     if ((f & PteFlag.UFFD_WP) === 0) c |= PAGE_IS.WRITTEN;
     if (interest & PAGE_IS.FILE) {
       const page = normalPage(m, t, i);
       if (page >= 0 && (folioFlags(m, page) & PG.ANON) === 0) c |= PAGE_IS.FILE;
     }
-    if (E.leafPfn(m, t, i) === m.phys.zeroPfn) c |= PAGE_IS.PFNZERO;
+    if (a.leafPfn(lo, hi, lvl) === m.phys.zeroPfn) c |= PAGE_IS.PFNZERO;
     if (f & PteFlag.SOFT_DIRTY) c |= PAGE_IS.SOFT_DIRTY;
     return c;
   }
@@ -577,7 +583,8 @@ function scanThpEntry(
   try {
     const cats = p.curVmaCategory | thpCategory(m, t, i, p.interest);
     if (!isInterestingPage(cats, p)) return 0;
-    const [ret, cut] = scanOutput(p.buf, cats, start, end);
+    const ret = scanOutput(p.buf, cats, start, end);
+    const cut = p.buf.cut;
     if (cut === start) return ret;
     if (!wpMatching(p)) return ret;
     if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
@@ -614,9 +621,8 @@ function scanPteRange(p: ScanPriv, pte: PageTable, start: number, end: number): 
     // Fast path B: every PTE not uffd-wp is WRITTEN.
     for (let addr = start; addr < end; addr += ps, i++) {
       if (pteIsUffdWp(m, pte, i)) continue;
-      let next: number;
-      [ret, next] = scanOutput(p.buf, p.curVmaCategory | PAGE_IS.WRITTEN, addr, addr + ps);
-      if (next === addr) break;
+      ret = scanOutput(p.buf, p.curVmaCategory | PAGE_IS.WRITTEN, addr, addr + ps);
+      if (p.buf.cut === addr) break;
       if (!wpMatching(p)) continue;
       makeUffdWpPte(m, pte, i);
     }
@@ -625,9 +631,8 @@ function scanPteRange(p: ScanPriv, pte: PageTable, start: number, end: number): 
   for (let addr = start; addr !== end; addr += ps, i++) {
     const cats = p.curVmaCategory | pteCategory(m, pte, i, p.interest);
     if (!isInterestingPage(cats, p)) continue;
-    let next: number;
-    [ret, next] = scanOutput(p.buf, cats, addr, addr + ps);
-    if (next === addr) break;
+    ret = scanOutput(p.buf, cats, addr, addr + ps);
+    if (p.buf.cut === addr) break;
     if (!wpMatching(p)) continue;
     if ((cats & PAGE_IS.WRITTEN) === 0) continue;
     makeUffdWpPte(m, pte, i);
@@ -659,7 +664,8 @@ export function scanHugetlbRun(
   const cats =
     p.curVmaCategory | hugetlbCategory(m, t, i, hugetlbNoneIsWp(p.mm, hugeStart, p.design));
   if (!isInterestingPage(cats, p)) return 0;
-  let [ret, cut] = scanOutput(p.buf, cats, start, end);
+  let ret = scanOutput(p.buf, cats, start, end);
+  const cut = p.buf.cut;
   if (!wpMatching(p)) return ret;
   if (cut === start) return ret;
   if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
@@ -709,7 +715,8 @@ function scanHugetlbEntry(
 export function scanHole(p: ScanPriv, vma: Vma, addr: number, end: number): number {
   const cats = holeCategory(vma, p.curVmaCategory);
   if (!isInterestingPage(cats, p)) return 0;
-  const [ret, cut] = scanOutput(p.buf, cats, addr, end);
+  const ret = scanOutput(p.buf, cats, addr, end);
+  const cut = p.buf.cut;
   if (cut === addr) return ret;
   if (!wpMatching(p)) return ret;
   uffdWpHole(p.m, p.mm, vma, addr, cut, p.design, p.step);
