@@ -11,14 +11,15 @@
  * Run: npx tsx bench/build-4g.ts [--json] [--runs N]
  * (`node --expose-gc --import tsx bench/build-4g.ts` makes the memory deltas exact.)
  */
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Level } from "../src/arch/types.js";
 import type { Machine } from "../src/mm/machine.js";
 import { verifyMachine } from "../src/mm/verify.js";
 import { loadScenarioFile } from "../src/scenario/parse.js";
 import { runScenario } from "../src/scenario/run.js";
+import { repoRoot } from "./root.js";
 
-const SCENARIO = fileURLToPath(new URL("../examples/big-anon-4g.json", import.meta.url));
+const SCENARIO = join(repoRoot(), "examples/big-anon-4g.json");
 const TARGET_MS = 5000;
 const TARGET_BYTES_PER_PAGE = 24;
 

@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { repoRoot } from "./root.js";
 
 export interface Layout {
   /** Layout id (performance.md), e.g. "L1s". */
@@ -309,7 +310,7 @@ export const LAYOUTS: Layout[] = [
 ];
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const dir = new URL("../examples/", import.meta.url);
+  const dir = new URL(`file://${repoRoot()}/examples/`);
   for (const l of LAYOUTS) {
     const file = new URL(`bench-${l.id}.json`, dir);
     writeFileSync(file, `${JSON.stringify(l.scenario, null, 2)}\n`);

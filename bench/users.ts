@@ -21,7 +21,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { renderNumaMaps, renderSmaps, renderSmapsRollup } from "../src/cli/text.js";
 import type { Machine } from "../src/mm/machine.js";
 import type { MmStruct } from "../src/mm/mm.js";
@@ -39,6 +39,7 @@ import { loadScenarioFile, parseScenario } from "../src/scenario/parse.js";
 import { runScenario, type WalkerGeneration } from "../src/scenario/run.js";
 import type { WalkFlavour } from "../src/walk/types.js";
 import { LAYOUTS, type Layout } from "./layouts.js";
+import { repoRoot } from "./root.js";
 
 type Gen = WalkerGeneration;
 const GENS: readonly Gen[] = ["mainline", "unified", "pt_range"];
@@ -206,7 +207,7 @@ interface AnchorResult {
 }
 
 function runAnchor(): AnchorResult {
-  const tool = fileURLToPath(new URL("../../shared/tools/kernel-anchor", import.meta.url));
+  const tool = join(repoRoot(), "../shared/tools/kernel-anchor");
   if (!existsSync(tool)) return { ok: false, message: `kernel-anchor not found at ${tool}` };
   try {
     execFileSync("sh", ["-c", "command -v gcc"], { stdio: "ignore" });
@@ -254,7 +255,7 @@ const mismatches: string[] = [];
 
 for (const l of LAYOUTS) {
   if (layoutSel && !layoutSel.includes(l.id)) continue;
-  const file = fileURLToPath(new URL(`../examples/bench-${l.id}.json`, import.meta.url));
+  const file = join(repoRoot(), `examples/bench-${l.id}.json`);
   const sc = existsSync(file) ? loadScenarioFile(file) : parseScenario(l.scenario);
   say(`${l.id}: building …`);
   gc?.();
