@@ -24,7 +24,7 @@ import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import type { PageTable } from "../mm/pgtable.js";
 import { WalkState, walkPgdRange } from "./levels.js";
-import { EINVAL, walkPageRangeDebug as walkUserRangeDebug } from "./pagewalk.js";
+import { EINVAL, walkPageRangeNoVma as walkUserRangeDebug } from "./pagewalk.js";
 import type { MmWalkOps } from "./types.js";
 
 function hex(n: number): string {

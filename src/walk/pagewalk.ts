@@ -350,7 +350,9 @@ export function walkPageMapping<P>(
 }
 
 /**
- * walk_page_range_debug - walk any range of @mm without VMAs (ptdump):
+ * The no-VMA walk of a user mm behind walk_page_range_debug() (the public
+ * entry point, with the kernel's checks and init_mm handling, is
+ * walkPageRangeDebug in src/walk/kernel-walk.ts): walk any range of @mm without VMAs (ptdump):
  * holes are only none table entries, with their depth; leaves and
  * non-present entries above PTE level are never descended nor split; PTEs
  * are visited without their PTL. Hugetlb gets no special treatment.
@@ -360,7 +362,7 @@ export function walkPageMapping<P>(
  * Return: 0, or the first non-zero callback result; -EINVAL when
  * `start >= end` or `installPte` is set.
  */
-export function walkPageRangeDebug<P>(
+export function walkPageRangeNoVma<P>(
   machine: Machine,
   mm: MmStruct,
   start: number,
