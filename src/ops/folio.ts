@@ -51,14 +51,15 @@ export function vmaBaseFlags(vma: Vma): number {
 }
 
 /**
- * Allocate a new anonymous folio of 2^order pages for `addr` in `vma`
- * (naturally aligned block), zero-filled, exclusive, on the LRU.
+ * Allocate a new anonymous folio of 2^order pages for the naturally aligned
+ * block around `_addr` in `vma`, zero-filled, exclusive, on the LRU. (The
+ * address would set folio->index; the model keeps no anonymous index.)
  */
 export function newAnonFolio(
   m: Machine,
   mm: MmStruct,
   vma: Vma,
-  addr: number,
+  _addr: number,
   order: number,
 ): number {
   anonVmaPrepare(m, mm, vma);

@@ -70,7 +70,7 @@ function copyPageRange(m: Machine, src: MmStruct, dst: MmStruct, sv: Vma, dv: Vm
     const pi = src.pt.index(Level.PMD, a);
     if (E.isHugeLeaf(m, spmd, pi)) {
       const dpmd = dst.pt.tableFor(a, Level.PMD, true)!;
-      copyHugePmd(m, src, dst, sv, spmd, dpmd, pi);
+      copyHugePmd(m, dst, sv, spmd, dpmd, pi);
       a = next;
       continue;
     }
@@ -84,7 +84,7 @@ function copyPageRange(m: Machine, src: MmStruct, dst: MmStruct, sv: Vma, dv: Vm
       const i = src.pt.index(Level.PTE, b);
       if (E.isNone(m, st, i)) continue;
       if (dt === null) dt = dst.pt.tableFor(b, Level.PTE, true)!;
-      copyOnePte(m, src, dst, sv, dv, st, dt, i);
+      copyOnePte(m, dst, sv, dv, st, dt, i);
     }
     a = next;
   }
@@ -92,7 +92,6 @@ function copyPageRange(m: Machine, src: MmStruct, dst: MmStruct, sv: Vma, dv: Vm
 
 function copyOnePte(
   m: Machine,
-  src: MmStruct,
   dst: MmStruct,
   sv: Vma,
   dv: Vma,
@@ -151,7 +150,6 @@ function copyOnePte(
 /** copy_huge_pmd(): the THP stays PMD-mapped in both, write-protected. */
 function copyHugePmd(
   m: Machine,
-  src: MmStruct,
   dst: MmStruct,
   sv: Vma,
   spmd: PageTable,
