@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -6,19 +6,7 @@ import { loadScenarioFile } from "../../src/scenario/parse.js";
 import { runScenario, WALKER_GENERATIONS } from "../../src/scenario/run.js";
 
 const KEYS = ["observations", "scans", "errors", "uffd_events"] as const;
-const KERNEL = fileURLToPath(new URL("../../../shared/fixtures/kernel-6.18", import.meta.url));
 const ORACLE = fileURLToPath(new URL("../fixtures/oracle", import.meta.url));
-
-/** The kernel fixtures that issue PAGEMAP_SCAN (test/proc/fixtures.test.ts checks the rest). */
-const kernelNames = existsSync(KERNEL)
-  ? readdirSync(join(KERNEL, "scenarios"))
-      .filter((f) => f.endsWith(".json"))
-      .map((f) => f.slice(0, -5))
-      .filter((n) =>
-        readFileSync(join(KERNEL, "scenarios", `${n}.json`), "utf8").includes('"pagemap_scan"'),
-      )
-      .sort()
-  : [];
 
 /** The probes captured on the reference kernel for PAGEMAP_SCAN (test/fixtures/oracle/README.md). */
 const oracleNames = readdirSync(ORACLE)
@@ -31,21 +19,6 @@ function check(scenario: string, golden: string, walker: (typeof WALKER_GENERATI
   const { doc } = runScenario(loadScenarioFile(scenario), { walker, verify: true });
   for (const k of KEYS) expect(doc[k], k).toEqual(want[k]);
 }
-
-describe.skipIf(kernelNames.length === 0)("kernel 6.18 fixtures that use PAGEMAP_SCAN", () => {
-  it("are the ten the scan was written against", () => {
-    expect(kernelNames.length).toBeGreaterThanOrEqual(10);
-  });
-  for (const walker of WALKER_GENERATIONS) {
-    it.each(kernelNames)(`%s matches its golden on ${walker}`, (name) => {
-      check(
-        join(KERNEL, "scenarios", `${name}.json`),
-        join(KERNEL, "golden", `${name}.json`),
-        walker,
-      );
-    });
-  }
-});
 
 describe("PAGEMAP_SCAN probes captured on the reference kernel (test/fixtures/oracle)", () => {
   it("has probes to check", () => {
