@@ -103,7 +103,19 @@ export function opCtx(st: RunState, step: Step, procName = step.proc): OpCtx {
  * Throws ScenarioError for a step the kernel refuses unexpectedly.
  */
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
-  const machine = new Machine(getArch(sc.arch), configFromSetup(sc, opts.hugetlbUffdWp));
+  let machine: Machine;
+  try {
+    machine = new Machine(getArch(sc.arch), configFromSetup(sc, opts.hugetlbUffdWp));
+  } catch (e) {
+    // Boot-time allocations (zero pages, hugetlb pools) that do not fit.
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new ScenarioError(`the machine cannot boot: ${msg} (hugetlb_pages too large for memory?)`, {
+      file: opts.file,
+      section: "setup",
+      field: "hugetlb_pages",
+      value: sc.setup.hugetlbPages,
+    });
+  }
   createProcess(machine, "p0");
   const doc: ObservationDocument = {
     format: "pagewalk-observations/1",
