@@ -39,8 +39,16 @@ function kbLine(label: string, value: number, width = 8): string {
   return `${`${label}:`.padEnd(16, " ")}${String(value).padStart(width, " ")} kB\n`;
 }
 
+/** gateSmaps() is constant: built once. */
+let GATE_SMAPS: string | null = null;
+
 /** The x86_64 gate VMA's smaps record ([vsyscall]), printed last (scenario-model.md). */
 function gateSmaps(): string {
+  if (GATE_SMAPS === null) GATE_SMAPS = buildGateSmaps();
+  return GATE_SMAPS;
+}
+
+function buildGateSmaps(): string {
   const GATE_START = 0xffffffffff600000;
   let s = `${mapsHeader(GATE_START, GATE_START + 4096, "--xp", 0, "00:00", 0, "[vsyscall]")}\n`;
   s += kbLine("Size", 4) + kbLine("KernelPageSize", 4) + kbLine("MMUPageSize", 4);
@@ -77,9 +85,9 @@ export function renderSmaps(machine: Machine, mm: MmStruct, gen: Generation): st
           out += `${"THPeligible:".padEnd(16, " ")}${String(v).padStart(8, " ")}\n`;
         else out += smapsKbLine(k, v);
       }
-      out += `VmFlags: ${vmFlagNames(machine, vma)
-        .map((f) => `${f} `)
-        .join("")}\n`;
+      out += "VmFlags: ";
+      for (const f of vmFlagNames(machine, vma)) out += `${f} `;
+      out += "\n";
     }
   } finally {
     mm.mmapLock.readUnlock();

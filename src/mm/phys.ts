@@ -33,6 +33,9 @@ export interface NodeRange {
  */
 export const RAM_BASE_PFN = 0x1000;
 
+/** 2^k for every folio order (a table read: `2 ** k` of a variable is a pow() call). */
+const POW2 = Float64Array.from({ length: 64 }, (_, k) => 2 ** k);
+
 /**
  * Physical memory: frames and their struct page metadata, as typed arrays
  * indexed by PFN (no object per page). 18 bytes per frame: flags, PTE
@@ -53,6 +56,12 @@ export class PhysMem {
   readonly order: Uint8Array;
   readonly node: Uint8Array;
   readonly large = new Map<number, LargeFolioState>();
+  /**
+   * One-entry cache of {@link largeOf} (consecutive lookups hit the same
+   * folio); reset wherever `large` changes (allocFolio, freeFolio, splitFolio).
+   */
+  private cachedHead = -1;
+  private cachedState: LargeFolioState | undefined = undefined;
   /** Swap slot of each page in the swap cache (page->private of a swapcache folio). */
   readonly swapSlot = new Map<number, number>();
   readonly nodes: NodeRange[] = [];
@@ -109,6 +118,7 @@ export class PhysMem {
     this.content.fill(0, pfn, pfn + nr);
     this.order.fill(order, pfn, pfn + nr);
     if (order > 0) this.large.set(pfn, newLargeState(order));
+    this.cachedHead = -1;
     return pfn;
   }
 
@@ -121,18 +131,28 @@ export class PhysMem {
     this.mapping.fill(0, head, head + nr);
     this.order.fill(0, head, head + nr);
     this.large.delete(head);
+    this.cachedHead = -1;
     const nid = this.node[head]!;
     this.nodes[nid]!.buddy.free(head, order);
+  }
+
+  /** The large-folio state of folio `head` (large.get(head)), cached for runs of one folio. */
+  largeOf(head: number): LargeFolioState | undefined {
+    if (head === this.cachedHead) return this.cachedState;
+    const s = this.large.get(head);
+    this.cachedHead = head;
+    this.cachedState = s;
+    return s;
   }
 
   /** Head PFN of the folio containing `pfn` (folios are naturally aligned). */
   folioHead(pfn: number): number {
     const order = this.order[pfn]!;
-    return order === 0 ? pfn : pfn - (pfn % 2 ** order);
+    return order === 0 ? pfn : pfn - (pfn % POW2[order]!);
   }
 
   folioNr(pfn: number): number {
-    return 2 ** this.order[pfn]!;
+    return POW2[this.order[pfn]!]!;
   }
 
   isLarge(pfn: number): boolean {
@@ -166,6 +186,7 @@ export class PhysMem {
     const inherited = this.flags[head]! & folioMask;
     const state = this.large.get(head);
     this.large.delete(head);
+    this.cachedHead = -1;
     const step = 2 ** newOrder;
     for (let p = head; p < head + nr; p += step) {
       for (let q = p; q < p + step; q++) {

@@ -71,7 +71,7 @@ export function removeRmapEntire(phys: PhysMem, head: number, mmId: number): voi
 /** folio_mapcount(): every mapping of the folio. */
 export function folioMapcount(phys: PhysMem, head: number): number {
   if (phys.order[head]! === 0) return phys.mapcount[head]!;
-  return phys.large.get(head)!.large;
+  return phys.largeOf(head)!.large;
 }
 
 /** folio_mapped(). */
@@ -88,8 +88,9 @@ export function precisePageMapcount(phys: PhysMem, pfn: number): number {
   const f = phys.flags[pfn]!;
   if ((f & (PG.ZERO | PG.PGTABLE)) !== 0) return 0;
   if (phys.order[pfn]! === 0) return phys.mapcount[pfn]!;
-  const s = phys.large.get(phys.folioHead(pfn))!;
-  if ((phys.flags[phys.folioHead(pfn)]! & PG.HUGETLB) !== 0) return s.entire;
+  const head = phys.folioHead(pfn);
+  const s = phys.largeOf(head)!;
+  if ((phys.flags[head]! & PG.HUGETLB) !== 0) return s.entire;
   return phys.mapcount[pfn]! + s.entire;
 }
 
@@ -98,5 +99,5 @@ export function folioMaybeMappedShared(phys: PhysMem, head: number): boolean {
   const mc = folioMapcount(phys, head);
   if (phys.order[head]! === 0 || (phys.flags[head]! & PG.HUGETLB) !== 0) return mc > 1;
   if (mc <= 1) return false;
-  return phys.large.get(head)!.maybeShared;
+  return phys.largeOf(head)!.maybeShared;
 }

@@ -23,6 +23,9 @@ import {
 /** Scratch softleaf of the helpers below (single-threaded model; never retained). */
 const SCRATCH = new Softleaf();
 
+/** 2^k (a table read: `2 ** k` of a variable compiles to a pow() call). */
+export const POW2: Float64Array = Float64Array.from({ length: 64 }, (_, k) => 2 ** k);
+
 /** A walker generation as the /proc users take it (scenario/run.ts WalkerGeneration). */
 export type Generation = WalkerGeneration;
 

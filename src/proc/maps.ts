@@ -67,12 +67,12 @@ export function vmaHeader(m: Machine, vma: Vma): string {
 export function vmFlagNames(m: Machine, vma: Vma): string[] {
   const out: string[] = [];
   for (let b = 0; b < 32; b++) {
-    if ((vma.flags & (2 ** b)) === 0) continue;
+    if ((vma.flags & (1 << b)) === 0) continue;
     if (b === 27 && !m.config.softDirty) continue;
     out.push(VM_MNEMONICS[b] || "??");
   }
   for (let b = 0; b < 32; b++) {
-    if ((vma.flagsHi & (2 ** b)) === 0) continue;
+    if ((vma.flagsHi & (1 << b)) === 0) continue;
     if (b <= 3) continue; // PKEY_BIT0..3: shown through ProtectionKey
     const name = VM_HI_MNEMONICS.get(b);
     out.push(name === undefined ? "??" : name);

@@ -41,14 +41,23 @@ export function mincoreWalkPtRange(
   end: number,
 ): void {
   const m = p.m;
-  const ps = m.arch.geometry.pageSize;
+  const vec = p.vec;
+  const base = p.base;
+  // 1 / page size is exact (a power of two): the index without a division.
+  const inv = 1 / m.arch.geometry.pageSize;
   const hugeLevel = vma.isHugetlb ? ptLevelOf(hugeLevelOf(m, vma)) : -1;
   for (
     let t = ptRangeWalkStart(w, m, mm, start, end, PT_WALK_HOLES);
     t !== null;
     t = ptRangeWalkNext(w)
   ) {
-    if (t === PtType.NONE) {
+    if (t === PtType.FOLIO && w.level === PtLevel.PTE && !w.hugetlb) {
+      // The common case: a present PTE batch (resident).
+      const v = (w.addr - base) * inv;
+      const n = w.nrPages;
+      if (n === 1) vec[v] = 1;
+      else vec.fill(1, v, v + n);
+    } else if (t === PtType.NONE) {
       if (w.hugetlb && w.level === hugeLevel) fill(p, w.addr, w.next, 0);
       else unmappedRange(p, vma, w.addr, w.next);
     } else if (w.hugetlb) {
@@ -56,8 +65,9 @@ export function mincoreWalkPtRange(
     } else if (w.level !== PtLevel.PTE) {
       fill(p, w.addr, w.next, 1);
     } else if (t === PtType.SWAP) {
-      let v = (w.addr - p.base) / ps;
-      for (let k = 0; k < w.nrPages; k++, v++) p.vec[v] = swapCacheProbe(m, w.leaf.offset + k);
+      let v = (w.addr - base) * inv;
+      const off = w.leaf.offset;
+      for (let k = 0; k < w.nrPages; k++, v++) vec[v] = swapCacheProbe(m, off + k);
     } else if (t === PtType.MARKER) {
       unmappedRange(p, vma, w.addr, w.next);
     } else {

@@ -8,7 +8,7 @@
 import { SwpFlag } from "../arch/types.js";
 import type { MmStruct } from "../mm/mm.js";
 import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
-import { VM } from "../mm/vma.js";
+import { VM, type Vma } from "../mm/vma.js";
 import {
   PT_WALK_HOLES,
   PtLevel,
@@ -125,16 +125,47 @@ export function pagemapChunkPtRange(
   start: number,
   end: number,
 ): void {
-  const ps = p.m.arch.geometry.pageSize;
+  const r = p.r;
+  const rFlags = r.flags;
+  const rFrame = r.frame;
+  const rStart = r.start;
+  const showPfn = p.showPfn;
+  const phys = p.m.phys;
+  const pgFlags = phys.flags;
+  // 1 / page size is exact (a power of two): the position without a division.
+  const inv = 1 / p.m.arch.geometry.pageSize;
+  let vma: Vma | null = null;
+  let base = 0;
   for (
     let t = ptRangeWalkStart(w, p.m, mm, start, end, PT_WALK_HOLES);
     t !== null;
     t = ptRangeWalkNext(w)
   ) {
-    p.pos = (w.addr - p.r.start) / ps;
-    const base = w.vma?.has(VM.SOFTDIRTY) === true ? PM.SOFT_DIRTY : 0;
+    if (w.vma !== vma) {
+      vma = w.vma;
+      base = vma?.has(VM.SOFTDIRTY) === true ? PM.SOFT_DIRTY : 0;
+    }
+    if (t === PtType.FOLIO && w.level === PtLevel.PTE && !w.hugetlb) {
+      // pte_to_pagemap_entry() of a present PTE batch of one folio, inline:
+      // the batch's bits and the folio's anon flag hold for every page.
+      let pos = (w.addr - rStart) * inv;
+      let flags = base | PM.PRESENT;
+      if (w.softDirty) flags |= PM.SOFT_DIRTY;
+      if (w.uffdWp) flags |= PM.UFFD_WP;
+      if ((pgFlags[w.folio]! & PG.ANON) === 0) flags |= PM.FILE;
+      const n = w.nrPages;
+      const pfn = w.pfn;
+      for (let k = 0; k < n; k++, pos++) {
+        const page = pfn + k;
+        rFlags[pos] = precisePageMapcount(phys, page) === 1 ? flags | PM.MMAP_EXCLUSIVE : flags;
+        rFrame[pos] = showPfn ? page : 0;
+      }
+      p.pos = pos;
+      continue;
+    }
+    p.pos = (w.addr - rStart) * inv;
     if (t === PtType.NONE) {
-      const wp = w.hugetlb && w.vma !== null ? hugetlbNoneWp(mm, w.vma, w.addr) : 0;
+      const wp = w.hugetlb && vma !== null ? hugetlbNoneWp(mm, vma, w.addr) : 0;
       for (let k = 0; k < w.nrPages; k++) add(p, 0, base | wp);
     } else if (w.hugetlb) {
       hugetlbRows(p, w, t, base);

@@ -28,7 +28,7 @@ import {
   ptRangeWalkSplit,
   ptRangeWalkStart,
 } from "../walk/pt-range.js";
-import { hugeLevelOf } from "./common.js";
+import { hugeLevelOf, PG } from "./common.js";
 import {
   fastPathB,
   isInterestingPage,
@@ -72,13 +72,20 @@ function ptePath(p: ScanPriv, w: PtRangeWalk, t: PtType): number {
     protectPtes(m, tbl, i0, w.nrPages, none);
     return 0;
   }
+  const present = t === PtType.FOLIO || t === PtType.PFN;
   let cats: number;
   if (fastPathB(p)) {
     // Fast path B: every PTE not uffd-wp is WRITTEN (none PTEs included).
-    if (!none && pteIsUffdWp(m, tbl, i0)) return 0;
+    if (!none && (present ? w.uffdWp : pteIsUffdWp(m, tbl, i0))) return 0;
     cats = p.curVmaCategory | PAGE_IS.WRITTEN;
   } else {
-    cats = p.curVmaCategory | (none ? PAGE_IS.WRITTEN : pteCategory(m, tbl, i0, p.interest));
+    cats =
+      p.curVmaCategory |
+      (none
+        ? PAGE_IS.WRITTEN
+        : present
+          ? presentCategory(p, w, t)
+          : pteCategory(m, tbl, i0, p.interest));
     if (!isInterestingPage(cats, p)) return 0;
   }
   const ret = scanOutput(p.buf, cats, w.addr, w.next);
@@ -88,6 +95,29 @@ function ptePath(p: ScanPriv, w: PtRangeWalk, t: PtType): number {
   if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
   protectPtes(m, tbl, i0, (cut - w.addr) / m.arch.geometry.pageSize, none);
   return ret;
+}
+
+/**
+ * pteCategory() of a present PTE result, from the result's fields (the
+ * walker decoded the entry): PRESENT, WRITTEN unless uffd-wp, FILE (when of
+ * interest) for a normal page of a non-anonymous folio, PFNZERO for the
+ * zero page, SOFT_DIRTY.
+ */
+function presentCategory(p: ScanPriv, w: PtRangeWalk, t: PtType): number {
+  const phys = p.m.phys;
+  let c = PAGE_IS.PRESENT;
+  if (!w.uffdWp) c |= PAGE_IS.WRITTEN;
+  if (
+    (p.interest & PAGE_IS.FILE) !== 0 &&
+    t === PtType.FOLIO &&
+    w.pfn !== phys.hugeZeroPfn &&
+    (phys.flags[w.folio]! & PG.ANON) === 0
+  ) {
+    c |= PAGE_IS.FILE;
+  }
+  if (w.zero) c |= PAGE_IS.PFNZERO;
+  if (w.softDirty) c |= PAGE_IS.SOFT_DIRTY;
+  return c;
 }
 
 /**

@@ -14,7 +14,7 @@
  * them; {@link pagemapScan} dispatches on the walker generation in one
  * place ({@link scanWalk}).
  */
-import { Level } from "../arch/types.js";
+import { Level, PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
 import type { PageTable } from "../mm/pgtable.js";
@@ -31,7 +31,7 @@ import {
   WalkAction,
   type WalkFlavour,
 } from "../walk/types.js";
-import { hugeLevelOf, hugeSizeOf, pmdIsHugeOrSwap } from "./common.js";
+import { folioFlags, hugeLevelOf, hugeSizeOf, PG, POW2, pmdIsHugeOrSwap } from "./common.js";
 import {
   ENOSPC,
   EPERM,
@@ -150,7 +150,7 @@ function scanThpEntry(
     if (cut === start) return ret;
     if (!wpMatching(p)) return ret;
     if ((cats & PAGE_IS.WRITTEN) === 0) return ret;
-    if (cut !== start + 2 ** m.arch.geometry.pmdShift) {
+    if (cut !== start + POW2[m.arch.geometry.pmdShift]!) {
       // Partial: split, back the run out and report as if there was no THP.
       t.ptl.unlock();
       locked = false;
@@ -190,14 +190,103 @@ function scanPteRange(p: ScanPriv, pte: PageTable, start: number, end: number): 
     }
     return ret;
   }
-  for (let addr = start; addr !== end; addr += ps, i++) {
-    const cats = p.curVmaCategory | pteCategory(m, pte, i, p.interest);
-    if (!isInterestingPage(cats, p)) continue;
-    ret = scanOutput(p.buf, cats, addr, addr + ps);
-    if (p.buf.cut === addr) break;
-    if (!wpMatching(p)) continue;
+  return scanPteGeneric(p, pte, i, start, end);
+}
+
+/**
+ * The generic PTE loop of pagemap_scan_pmd_entry(): pteCategory() with the
+ * present and none cases decoded here from the table words (the rest
+ * through pteCategory()); invariants hoisted.
+ */
+function scanPteGeneric(
+  p: ScanPriv,
+  pte: PageTable,
+  i: number,
+  start: number,
+  end: number,
+): number {
+  const m = p.m;
+  const ps = m.arch.geometry.pageSize;
+  let ret = 0;
+  const a = m.arch;
+  const words = pte.words;
+  const phys = m.phys;
+  const pflags = phys.flags;
+  const porder = phys.order;
+  const zeroPfn = phys.zeroPfn;
+  const hugeZeroPfn = phys.hugeZeroPfn;
+  const wantFile = (p.interest & PAGE_IS.FILE) !== 0;
+  const vmaCat = p.curVmaCategory;
+  const buf = p.buf;
+  const wpm = wpMatching(p);
+  const inv = p.categoryInverted;
+  const mask = p.categoryMask;
+  const anyof = p.categoryAnyofMask;
+  // The current bounce-buffer run, kept in locals while pages extend it
+  // (what scanOutput()/push() would do for one merging page) and written
+  // back before any other scanOutput() and at the end.
+  const present = buf.present;
+  const rmask = buf.returnMask;
+  const maxPages = buf.maxPages;
+  let k = buf.index;
+  // The run's end as a page index from `start` (a plain number in the loop).
+  let runEndN = (buf.ends[k]! - start) / ps;
+  let runCat = buf.cats[k]!;
+  let found = buf.found;
+  let dirty = false;
+  const nr = (end - start) / ps;
+  for (let n = 0; n < nr; n++, i++) {
+    const addr = start + n * ps;
+    const lo = words[i * 2]!;
+    const hi = words[i * 2 + 1]!;
+    let c: number;
+    if (a.isNone(lo, hi, Level.PTE)) c = PAGE_IS.WRITTEN;
+    else if (a.isPresent(lo, hi, Level.PTE)) {
+      const f = a.leafFlags(lo, hi, Level.PTE);
+      const pfn = a.leafPfn(lo, hi, Level.PTE);
+      c = PAGE_IS.PRESENT;
+      if ((f & PteFlag.UFFD_WP) === 0) c |= PAGE_IS.WRITTEN;
+      if (wantFile && (f & PteFlag.SPECIAL) === 0 && pfn !== zeroPfn && pfn !== hugeZeroPfn) {
+        const ff = porder[pfn]! === 0 ? pflags[pfn]! : folioFlags(m, pfn);
+        if ((ff & PG.ANON) === 0) c |= PAGE_IS.FILE;
+      }
+      if (pfn === zeroPfn) c |= PAGE_IS.PFNZERO;
+      if (f & PteFlag.SOFT_DIRTY) c |= PAGE_IS.SOFT_DIRTY;
+    } else c = pteCategory(m, pte, i, p.interest);
+    const cats = vmaCat | c;
+    // isInterestingPage()
+    const ci = cats ^ inv;
+    if ((ci & mask) !== mask) continue;
+    if (anyof !== 0 && (ci & anyof) === 0) continue;
+    if (present && runEndN === n && runCat === (cats & rmask) && found + 1 <= maxPages) {
+      runEndN = n + 1;
+      found++;
+      dirty = true;
+      ret = 0;
+    } else {
+      if (dirty) {
+        const e = start + runEndN * ps;
+        buf.ends[k] = e;
+        buf.found = found;
+        buf.cut = e;
+        dirty = false;
+      }
+      ret = scanOutput(buf, cats, addr, addr + ps);
+      k = buf.index;
+      runEndN = (buf.ends[k]! - start) / ps;
+      runCat = buf.cats[k]!;
+      found = buf.found;
+      if (buf.cut === addr) break;
+    }
+    if (!wpm) continue;
     if ((cats & PAGE_IS.WRITTEN) === 0) continue;
     makeUffdWpPte(m, pte, i);
+  }
+  if (dirty) {
+    const e = start + runEndN * ps;
+    buf.ends[k] = e;
+    buf.found = found;
+    buf.cut = e;
   }
   return ret;
 }
@@ -223,8 +312,11 @@ export function scanHugetlbRun(
   const m = p.m;
   const hs = hugeSizeOf(vma);
   const hugeStart = start - (start % hs);
-  const cats =
-    p.curVmaCategory | hugetlbCategory(m, t, i, hugetlbNoneIsWp(p.mm, hugeStart, p.design));
+  // The marker-free record matters only for a none entry: looked up only then.
+  const noneIsWp =
+    m.arch.isNone(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level) &&
+    hugetlbNoneIsWp(p.mm, hugeStart, p.design);
+  const cats = p.curVmaCategory | hugetlbCategory(m, t, i, noneIsWp);
   if (!isInterestingPage(cats, p)) return 0;
   let ret = scanOutput(p.buf, cats, start, end);
   const cut = p.buf.cut;

@@ -25,7 +25,7 @@ import {
   softleafToPfn,
 } from "../walk/softleaf.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
-import { folioFlags, type Generation, hugePresent, PG, pmdIsHugeOrSwap } from "./common.js";
+import { folioFlags, type Generation, hugePresent, PG, POW2, pmdIsHugeOrSwap } from "./common.js";
 import { pagemapChunkPtRange } from "./pagemap-ptrange.js";
 
 /** The pagemap flag bits (55..63) as a compact mask. */
@@ -155,7 +155,7 @@ function thpEntries(
   const lo = t.words[i * 2]!;
   const hi = t.words[i * 2 + 1]!;
   const ps = m.arch.geometry.pageSize;
-  const pmdSize = 2 ** m.arch.geometry.pmdShift;
+  const pmdSize = POW2[m.arch.geometry.pmdShift]!;
   const sub = ((addr % pmdSize) - (addr % ps)) / ps;
   let flags = softDirtyVma ? PM.SOFT_DIRTY : 0;
   let frame = 0;
@@ -187,10 +187,22 @@ function thpEntries(
     // __folio_page_mapped_exclusively() of pmd_page(): the head, for all entries.
     if (flags & PM.PRESENT && precisePageMapcount(m.phys, page) === 1) flags |= PM.MMAP_EXCLUSIVE;
   }
-  for (; addr < next; addr += ps) {
-    add(p, frame, flags);
-    frame += step;
-  }
+  fillRun(p, (next - addr) / ps, frame, step, flags);
+}
+
+/**
+ * `n` consecutive entries with the same flags and frames `frame`,
+ * `frame + step`, ... (a THP or hugetlb run): add() n times, as two flat loops.
+ */
+function fillRun(p: PagemapPriv, n: number, frame: number, step: number, flags: number): void {
+  const pos = p.pos;
+  const end = pos + n;
+  const r = p.r;
+  r.flags.fill(flags, pos, end);
+  const fr = r.frame;
+  if (!p.showPfn || (frame === 0 && step === 0)) fr.fill(0, pos, end);
+  else for (let k = pos; k < end; k++, frame += step) fr[k] = frame;
+  p.pos = end;
 }
 
 /** pagemap_hugetlb_range() (and the unified flavour's hugetlb leaves). */
@@ -228,10 +240,7 @@ function hugetlbEntries(
     // Marker-free hugetlb uffd-wp (PAGEMAP_SCAN option): reads as a uffd-wp marker.
     flags |= PM.UFFD_WP;
   }
-  for (; addr < next; addr += ps) {
-    add(p, frame, flags);
-    if (flags & PM.PRESENT) frame++;
-  }
+  fillRun(p, (next - addr) / ps, frame, flags & PM.PRESENT ? 1 : 0, flags);
 }
 
 function softDirtyOf(walk: MmWalk): boolean {
@@ -273,7 +282,54 @@ function pagemapPmdRange(
   pte.ptl.lock("pagemap_pmd_range");
   try {
     let k = walk.mm.pt.index(Level.PTE, addr);
-    for (; addr < next; addr += ps, k++) pteEntry(p, sd, pte, k);
+    // pteEntry() for each PTE, with the common cases (none; present
+    // mapping a small folio) read straight from the table and the frame
+    // arrays; anything else goes through pteEntry().
+    const a = m.arch;
+    const words = pte.words;
+    const phys = m.phys;
+    const pflags = phys.flags;
+    const porder = phys.order;
+    const pmapcount = phys.mapcount;
+    const zeroPfn = phys.zeroPfn;
+    const rflags = p.r.flags;
+    const rframe = p.r.frame;
+    const showPfn = p.showPfn;
+    const sdFlag = sd ? PM.SOFT_DIRTY : 0;
+    for (; addr < next; addr += ps, k++) {
+      const lo = words[k * 2]!;
+      const hi = words[k * 2 + 1]!;
+      if (a.isNone(lo, hi, Level.PTE)) {
+        rflags[p.pos] = sdFlag;
+        rframe[p.pos] = 0;
+        p.pos++;
+        continue;
+      }
+      if (!a.isPresent(lo, hi, Level.PTE)) {
+        pteEntry(p, sd, pte, k);
+        continue;
+      }
+      const frame = a.leafPfn(lo, hi, Level.PTE);
+      const f = a.leafFlags(lo, hi, Level.PTE);
+      let flags = PM.PRESENT | sdFlag;
+      if (f & PteFlag.SOFT_DIRTY) flags |= PM.SOFT_DIRTY;
+      if (f & PteFlag.UFFD_WP) flags |= PM.UFFD_WP;
+      if ((f & PteFlag.SPECIAL) === 0 && frame !== zeroPfn) {
+        if (porder[frame]! !== 0) {
+          pteEntry(p, sd, pte, k);
+          continue;
+        }
+        // A small folio: its own flags; precisePageMapcount() is its mapcount.
+        const pf = pflags[frame]!;
+        if ((pf & PG.ANON) === 0) flags |= PM.FILE;
+        if ((pf & (PG.ZERO | PG.PGTABLE)) === 0 && pmapcount[frame]! === 1) {
+          flags |= PM.MMAP_EXCLUSIVE;
+        }
+      }
+      rflags[p.pos] = flags;
+      rframe[p.pos] = showPfn ? frame : 0;
+      p.pos++;
+    }
   } finally {
     pte.ptl.unlock();
   }
@@ -324,7 +380,7 @@ function pagemapPteHole(
     for (; addr < next; addr += ps) add(p, 0, flags | hugetlbNoneWp(p.mm, vma, addr));
     return 0;
   }
-  for (; addr < next; addr += ps) add(p, 0, flags);
+  fillRun(p, (next - addr) / ps, 0, 0, flags);
   return 0;
 }
 
@@ -376,7 +432,7 @@ export function pagemapRead(
   const ops = gen === "unified" ? PAGEMAP_OPS_UNIFIED : PAGEMAP_OPS;
   const flavour = gen === "unified" ? "unified" : "mainline";
   const w = gen === "pt_range" ? new PtRangeWalk() : null;
-  const chunk = 2 ** m.arch.geometry.pmdShift;
+  const chunk = POW2[m.arch.geometry.pmdShift]!;
   let addr = start;
   while (addr < end) {
     const next = Math.min(addr - (addr % chunk) + chunk, end);

@@ -29,6 +29,7 @@ import {
   hugeSizeOf,
   normalPage,
   PG,
+  POW2,
   pmdIsHugeOrSwap,
   softleafPage,
   softleafPmdPage,
@@ -272,7 +273,7 @@ export function smapsThpAccount(
 ): void {
   const m = p.m;
   const ff = folioFlags(m, page);
-  const size = 2 ** m.arch.geometry.pmdShift;
+  const size = POW2[m.arch.geometry.pmdShift]!;
   if (ff & PG.ANON) p.mss.anonymousThp += size;
   else if (ff & PG.SWAPBACKED) p.mss.shmemThp += size;
   else if ((ff & PG.DEVICE) === 0) p.mss.fileThp += size;
@@ -342,7 +343,49 @@ function smapsPteRange(
   pte.ptl.lock("smaps_pte_range");
   try {
     let k = walk.mm.pt.index(pte.level, addr);
-    for (; addr < next; addr += ps, k++) smapsPteEntry(p, walk as MmWalk, pte, k, addr);
+    // smapsPteEntry() for each PTE, with the common cases (none without a
+    // pte_hole; present mapping a small folio) decoded here from the table
+    // words and the frame arrays; anything else goes through smapsPteEntry().
+    const a = m.arch;
+    const words = pte.words;
+    const lvl = pte.level;
+    const phys = m.phys;
+    const pflags = phys.flags;
+    const porder = phys.order;
+    const pmapcount = phys.mapcount;
+    const zeroPfn = phys.zeroPfn;
+    const hugeZeroPfn = phys.hugeZeroPfn;
+    const noHole = walk.ops.pteHole === undefined;
+    const mss = p.mss;
+    const one = ps * PSS_ONE;
+    for (; addr < next; addr += ps, k++) {
+      const lo = words[k * 2]!;
+      const hi = words[k * 2 + 1]!;
+      if (noHole && a.isNone(lo, hi, lvl)) continue;
+      if (!a.isPresent(lo, hi, lvl)) {
+        smapsPteEntry(p, walk as MmWalk, pte, k, addr);
+        continue;
+      }
+      const f = a.leafFlags(lo, hi, lvl);
+      const pfn = a.leafPfn(lo, hi, lvl);
+      if ((f & PteFlag.SPECIAL) !== 0 || pfn === zeroPfn || pfn === hugeZeroPfn) continue;
+      if (porder[pfn]! !== 0) {
+        smapsPteEntry(p, walk as MmWalk, pte, k, addr);
+        continue;
+      }
+      // account(p, pfn, 1, young, dirty, true) of a small folio.
+      const dirty = (f & PteFlag.DIRTY) !== 0;
+      const ff = pflags[pfn]!;
+      if (ff & PG.ANON) {
+        mss.anonymous += ps;
+        if ((ff & PG.SWAPBACKED) === 0 && !dirty && (ff & PG.DIRTY) === 0) mss.lazyfree += ps;
+      }
+      if (ff & PG.KSM) mss.ksm += ps;
+      mss.resident += ps;
+      if ((f & PteFlag.YOUNG) !== 0 || ff & PG.REFERENCED) mss.referenced += ps;
+      const mc = (ff & (PG.ZERO | PG.PGTABLE)) !== 0 ? 0 : pmapcount[pfn]!;
+      accumulate(p, ff, ps, mc >= 2 ? Math.floor(one / mc) : one, dirty, mc < 2);
+    }
   } finally {
     pte.ptl.unlock();
   }

@@ -109,12 +109,15 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   } catch (e) {
     // Boot-time allocations (zero pages, hugetlb pools) that do not fit.
     const msg = e instanceof Error ? e.message : String(e);
-    throw new ScenarioError(`the machine cannot boot: ${msg} (hugetlb_pages too large for memory?)`, {
-      file: opts.file,
-      section: "setup",
-      field: "hugetlb_pages",
-      value: sc.setup.hugetlbPages,
-    });
+    throw new ScenarioError(
+      `the machine cannot boot: ${msg} (hugetlb_pages too large for memory?)`,
+      {
+        file: opts.file,
+        section: "setup",
+        field: "hugetlb_pages",
+        value: sc.setup.hugetlbPages,
+      },
+    );
   }
   createProcess(machine, "p0");
   const doc: ObservationDocument = {

@@ -13,12 +13,14 @@ import { releaseLeaf } from "../ops/zap.js";
 import { hugetlbVmaLock } from "./locks.js";
 import { type MmWalk, type MmWalkOps, WalkAction, type WalkFlavour } from "./types.js";
 
+const NO_SCRATCH = new Uint32Array(0);
+
 /** struct mm_walk, mutable inside the walker. */
 export class WalkState<P> implements MmWalk<P> {
   vma: Vma | null = null;
   action: WalkAction = WalkAction.SUBTREE;
   /** install_pte output slot: [lo, hi]. */
-  readonly scratch = new Uint32Array(2);
+  readonly scratch: Uint32Array;
   readonly install: boolean;
   /** Whether any callback below PGD/P4D/PUD/PMD is set (descent decisions). */
   readonly belowPgd: boolean;
@@ -36,6 +38,8 @@ export class WalkState<P> implements MmWalk<P> {
   ) {
     this.private = priv;
     this.install = ops.installPte !== undefined;
+    // Only install mode writes it: other walks share one empty array (no allocation per walk).
+    this.scratch = this.install ? new Uint32Array(2) : NO_SCRATCH;
     this.belowPud = ops.pmdEntry !== undefined || ops.pteEntry !== undefined;
     this.belowP4d = ops.pudEntry !== undefined || this.belowPud;
     this.belowPgd = ops.p4dEntry !== undefined || this.belowP4d;
@@ -44,6 +48,9 @@ export class WalkState<P> implements MmWalk<P> {
 
 // ---------------------------------------------------------------------------
 // geometry helpers (no allocation)
+
+/** 2^k (a table read: `2 ** k` of a variable is a pow() call). */
+const POW2 = Float64Array.from({ length: 64 }, (_, k) => 2 ** k);
 
 function levelFolded(m: Machine, level: number): boolean {
   return m.arch.geometry.levels[level]!.folded;
@@ -58,14 +65,16 @@ function actionOf(w: WalkState<unknown>): WalkAction {
 function addrEnd(m: Machine, level: number, addr: number, end: number): number {
   const g = m.arch.geometry.levels[level]!;
   if (g.folded) return end;
-  const size = 2 ** g.shift;
-  const boundary = addr - (addr % size) + size;
+  const size = POW2[g.shift]!;
+  // floor(addr / size) * size is exact for a power of two (and avoids fmod).
+  const boundary = Math.floor(addr / size) * size + size;
   return Math.min(boundary, end);
 }
 
 function slotIndex(m: Machine, level: number, addr: number): number {
   const g = m.arch.geometry.levels[level]!;
-  return Math.floor(addr / 2 ** g.shift) % g.entries;
+  const q = Math.floor(addr / POW2[g.shift]!);
+  return q - Math.floor(q / g.entries) * g.entries;
 }
 
 /** real_depth(): a hole's depth with folded levels collapsed upwards. */
@@ -204,13 +213,23 @@ function walkPmdRange(
     i = slotIndex(m, Level.PMD, addr);
   }
   const hugetlbVma = w.vma?.isHugetlb;
+  // addrEnd()/slotNone() of this level, hoisted.
+  const g = m.arch.geometry.levels[Level.PMD]!;
+  const pmdFolded = g.folded;
+  const pmdSize = POW2[g.shift]!;
+  const noneTestable = !levelFolded(m, Level.PTE);
+  const a = m.arch;
   let err = 0;
   let next = addr;
   for (; addr < end; addr = next, i++) {
     for (;;) {
       // again:
-      next = addrEnd(m, Level.PMD, addr, end);
-      if (slotNone(m, Level.PMD, t, i)) {
+      if (pmdFolded) next = end;
+      else {
+        const b = Math.floor(addr / pmdSize) * pmdSize + pmdSize;
+        next = Math.min(b, end);
+      }
+      if (noneTestable && a.isNone(t.words[i * 2]!, t.words[i * 2 + 1]!, t.level)) {
         if (w.install) {
           allocBelow(w, t, i);
         } else {
@@ -395,13 +414,32 @@ export function walkHugetlbRange(w: WalkState<unknown>, addr: number, end: numbe
   const lock = hugetlbVmaLock(vma);
   const ops = w.ops;
   let err = 0;
+  // The table found for the previous huge page serves every huge page it
+  // covers (huge_pte_offset() would descend to the same table): one
+  // descent per table, not per huge page. Missing tables are looked up again.
+  const g = m.arch.geometry.levels[level]!;
+  const entrySize = POW2[g.shift]!;
+  const tableSpan = entrySize * g.entries;
+  let cached: PageTable | null = null;
+  let cachedEnd = 0;
   lock.readLock("walk_hugetlb_range");
   try {
     for (; addr < end; ) {
-      const next = Math.min(addr - (addr % size) + size, end);
-      const t = w.mm.pt.tableFor(addr, level, false);
-      if (t !== null) err = ops.hugetlbEntry!(t, slotIndex(m, level, addr), -size, addr, next, w);
-      else if (ops.pteHole) err = ops.pteHole(addr, next, -1, w);
+      const b = Math.floor(addr / size) * size + size;
+      const next = Math.min(b, end);
+      let t: PageTable | null;
+      if (cached !== null && addr < cachedEnd) t = cached;
+      else {
+        t = w.mm.pt.tableFor(addr, level, false);
+        if (t !== null) {
+          cached = t;
+          cachedEnd = Math.floor(addr / tableSpan) * tableSpan + tableSpan;
+        }
+      }
+      if (t !== null) {
+        const q = Math.floor(addr / entrySize);
+        err = ops.hugetlbEntry!(t, q - Math.floor(q / g.entries) * g.entries, -size, addr, next, w);
+      } else if (ops.pteHole) err = ops.pteHole(addr, next, -1, w);
       if (err) break;
       addr = next;
     }

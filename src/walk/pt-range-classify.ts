@@ -6,7 +6,7 @@
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import type { PageTable } from "../mm/pgtable.js";
 import type { Vma } from "../mm/vma.js";
-import { PtLevel, type PtRangeWalk, PtType, ptLevelOf } from "./pt-range-types.js";
+import { type PtLevel, type PtRangeWalk, PtType, ptLevelOf } from "./pt-range-types.js";
 import {
   SoftleafType,
   softleafFromPmd,
@@ -18,6 +18,7 @@ import {
 
 /** Reset the per-result fields a classification may leave unset. */
 export function clearResult(w: PtRangeWalk): void {
+  w.pteInv = false;
   w.cont = false;
   w.folio = -1;
   w.page = -1;
@@ -60,62 +61,6 @@ export function setNone(
   w.leaf.offset = 0;
   w.leaf.flags = 0;
   return PtType.NONE;
-}
-
-/**
- * classify() for a present PTE outside a contiguous group, with its two
- * halves already read: the same result fields, each written once.
- */
-export function classifyPtePresent(
-  w: PtRangeWalk,
-  t: PageTable,
-  i: number,
-  lo: number,
-  hi: number,
-  addr: number,
-): PtType {
-  const m = w.m!;
-  const a = m.arch;
-  const f = a.leafFlags(lo, hi, Level.PTE);
-  const pfn = a.leafPfn(lo, hi, Level.PTE);
-  w.cont = false;
-  w.vma = w.curVma;
-  w.hugetlb = w.hugeSize !== 0;
-  w.table = t;
-  w.index = i;
-  w.addr = addr;
-  w.entryStart = addr;
-  w.level = PtLevel.PTE;
-  w.write = (f & PteFlag.WRITE) !== 0;
-  w.young = (f & PteFlag.YOUNG) !== 0;
-  w.dirty = (f & PteFlag.DIRTY) !== 0;
-  w.softDirty = (f & PteFlag.SOFT_DIRTY) !== 0;
-  w.uffdWp = (f & PteFlag.UFFD_WP) !== 0;
-  w.swpExclusive = false;
-  const leaf = w.leaf;
-  leaf.type = SoftleafType.NONE;
-  leaf.swpType = -1;
-  leaf.offset = 0;
-  leaf.flags = 0;
-  w.pfn = pfn;
-  const phys = m.phys;
-  if (pfn === phys.zeroPfn) {
-    w.zero = true;
-    w.folio = phys.folioHead(pfn);
-    w.page = pfn;
-    w.type = PtType.PFN;
-  } else if ((f & PteFlag.SPECIAL) !== 0) {
-    w.zero = false;
-    w.folio = -1;
-    w.page = -1;
-    w.type = PtType.PFN;
-  } else {
-    w.zero = false;
-    w.folio = phys.folioHead(pfn);
-    w.page = pfn;
-    w.type = PtType.FOLIO;
-  }
-  return w.type;
 }
 
 /**

@@ -127,6 +127,17 @@ export class PtRangeWalk {
   pteT: PageTable | null = null;
   /** @internal */ pteSpanEnd = 0;
   /** @internal Address of entry 0 of `pteT`. */ pteBase = 0;
+  /** @internal Slot of `pteT` at `cursor` (kept in step with it while `pteT` is set). */
+  pteIdx = 0;
+  /** @internal Slot of `pteT` at `pteSpanEnd` (exclusive). */ pteIdxEnd = 0;
+  /**
+   * @internal The result fields a present PTE result of `pteT` shares with
+   * the previous one (vma, hugetlb, table, level, cont, swpExclusive, an
+   * empty leaf) already hold those values: set by the present-PTE path,
+   * cleared by every other writer of the result and at each table lock.
+   */
+  pteInv = false;
+  /** @internal The walk's mmap lock (mm.mmapLock). */ mmapLock: RwLock | null = null;
   /** @internal Page size of the walk's machine. */ pageSize = 4096;
   /**
    * @internal The last PMD table the descent went through, the address span

@@ -40,7 +40,7 @@
  * result is that object's fields, overwritten by the next call. Nothing is
  * allocated per result.
  */
-import { Level } from "../arch/types.js";
+import { Level, PteFlag } from "../arch/types.js";
 import { LockError } from "../mm/locks.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
@@ -50,7 +50,7 @@ import { splitHugePmd } from "../ops/thp.js";
 import { releaseLeaf } from "../ops/zap.js";
 import { FPB_RESPECT_ALL, folioPteBatchFlags, swapPteBatch } from "./batch.js";
 import { hugetlbVmaLock, iMmapLock } from "./locks.js";
-import { classify, classifyPtePresent, setNone } from "./pt-range-classify.js";
+import { classify, setNone } from "./pt-range-classify.js";
 import {
   PT_WALK_HOLES,
   PT_WALK_I_MMAP_WRITE,
@@ -62,6 +62,7 @@ import {
   PtType,
   ptLevelOf,
 } from "./pt-range-types.js";
+import { SoftleafType } from "./softleaf.js";
 
 export * from "./pt-range-types.js";
 
@@ -159,40 +160,154 @@ function hole(
   return setNone(w, addr, next, level, w.curVma, t, i, n);
 }
 
-/** One step inside the locked PTE table `w.pteT`, at `w.cursor`. */
-function pteStep(w: PtRangeWalk): number {
-  const m = w.m!;
-  const a = m.arch;
-  const t = w.pteT!;
-  const addr = w.cursor;
-  const ps = w.pageSize;
+/**
+ * The lock checks of a PTE step that found something missing (or runs in a
+ * hugetlb VMA): the full assertions, which throw the LockError.
+ */
+function pteStepAssert(w: PtRangeWalk, t: PageTable, addr: number): void {
   assertReadable(w, addr);
   assertPtl(t, addr);
-  const i = (addr - w.pteBase) / ps;
+}
+
+/** The result fields every present PTE result of `w.pteT` shares (see `pteInv`). */
+function setPteInvariants(w: PtRangeWalk, t: PageTable): void {
+  w.cont = false;
+  w.vma = w.curVma;
+  w.hugetlb = w.hugeSize !== 0;
+  w.table = t;
+  w.level = PtLevel.PTE;
+  w.swpExclusive = false;
+  const leaf = w.leaf;
+  leaf.type = SoftleafType.NONE;
+  leaf.swpType = -1;
+  leaf.offset = 0;
+  leaf.flags = 0;
+  w.pteInv = true;
+}
+
+/**
+ * One step inside the locked PTE table `w.pteT`, at `w.cursor` (slot
+ * `w.pteIdx`). The mmap lock, the hugetlb VMA lock and the PTL were asserted
+ * in full when the table was locked; each step re-checks, cheaply, that the
+ * mmap lock and the PTL are still held (the full assertion throws if not).
+ */
+function pteStep(w: PtRangeWalk): number {
+  const t = w.pteT!;
+  const ml = w.mmapLock!;
+  if ((ml.readers === 0 && ml.writer === null) || t.ptl.holder === null || w.hugetlbLock !== null) {
+    pteStepAssert(w, t, w.cursor);
+  }
+  const i = w.pteIdx;
   const words = t.words;
-  const maxNr = (w.pteSpanEnd - addr) / ps;
+  const lo = words[i * 2]!;
+  const hi = words[i * 2 + 1]!;
+  const m = w.m!;
+  const a = m.arch;
+  if (a.isNone(lo, hi, Level.PTE) || !a.isPresent(lo, hi, Level.PTE)) return pteStepSlow(w);
+  // The common case, a present PTE mapping an order-0 folio: classify()'s
+  // fields for it, the halves read once, each field written once.
+  const f = a.leafFlags(lo, hi, Level.PTE);
+  const pfn = a.leafPfn(lo, hi, Level.PTE);
+  const phys = m.phys;
+  if (pfn === phys.zeroPfn || (f & PteFlag.SPECIAL) !== 0 || phys.order[pfn] !== 0) {
+    return pteStepSlow(w);
+  }
+  if (!w.pteInv) setPteInvariants(w, t);
+  const addr = w.cursor;
+  const next = addr + w.pageSize;
+  w.type = PtType.FOLIO;
+  w.index = i;
+  w.addr = addr;
+  w.entryStart = addr;
+  w.next = next;
+  w.nrEntries = 1;
+  w.nrPages = 1;
+  w.write = (f & PteFlag.WRITE) !== 0;
+  w.young = (f & PteFlag.YOUNG) !== 0;
+  w.dirty = (f & PteFlag.DIRTY) !== 0;
+  w.softDirty = (f & PteFlag.SOFT_DIRTY) !== 0;
+  w.uffdWp = (f & PteFlag.UFFD_WP) !== 0;
+  w.zero = false;
+  w.pfn = pfn;
+  w.page = pfn;
+  w.folio = pfn;
+  w.pteIdx = i + 1;
+  w.cursor = next;
+  return PtType.FOLIO;
+}
+
+/** pteStep() for everything else: none runs, non-present entries, zero/special pages, large folios. */
+function pteStepSlow(w: PtRangeWalk): number {
+  const t = w.pteT!;
+  const addr = w.cursor;
+  const m = w.m!;
+  const a = m.arch;
+  const ps = w.pageSize;
+  const i = w.pteIdx;
+  const words = t.words;
+  const maxNr = w.pteIdxEnd - i;
   const lo = words[i * 2]!;
   const hi = words[i * 2 + 1]!;
   if (a.isNone(lo, hi, Level.PTE)) {
     let n = 1;
     while (n < maxNr && a.isNone(words[(i + n) * 2]!, words[(i + n) * 2 + 1]!, Level.PTE)) n++;
+    w.pteIdx = i + n;
     return hole(w, addr, addr + n * ps, PtLevel.PTE, t, i, n);
   }
-  const type = a.isPresent(lo, hi, Level.PTE)
-    ? classifyPtePresent(w, t, i, lo, hi, addr)
-    : classify(w, t, i, Level.PTE, addr, addr);
   let n = 1;
-  if (maxNr > 1 && (w.flags & PT_WALK_NO_BATCH) === 0) {
-    if (type === PtType.FOLIO && m.phys.order[w.folio]! > 0) {
-      w.ptent[0] = words[i * 2]!;
-      w.ptent[1] = words[i * 2 + 1]!;
-      n = folioPteBatchFlags(m, w.folio, w.curVma, t, i, w.ptent, maxNr, FPB_RESPECT_ALL);
-    } else if (type === PtType.SWAP) {
+  let type: number;
+  if (a.isPresent(lo, hi, Level.PTE)) {
+    // classify() of a present PTE, the halves read once, each field written once.
+    const f = a.leafFlags(lo, hi, Level.PTE);
+    const pfn = a.leafPfn(lo, hi, Level.PTE);
+    if (!w.pteInv) setPteInvariants(w, t);
+    w.index = i;
+    w.addr = addr;
+    w.entryStart = addr;
+    w.write = (f & PteFlag.WRITE) !== 0;
+    w.young = (f & PteFlag.YOUNG) !== 0;
+    w.dirty = (f & PteFlag.DIRTY) !== 0;
+    w.softDirty = (f & PteFlag.SOFT_DIRTY) !== 0;
+    w.uffdWp = (f & PteFlag.UFFD_WP) !== 0;
+    w.pfn = pfn;
+    const phys = m.phys;
+    if (pfn === phys.zeroPfn) {
+      w.zero = true;
+      w.folio = phys.folioHead(pfn);
+      w.page = pfn;
+      type = PtType.PFN;
+    } else if ((f & PteFlag.SPECIAL) !== 0) {
+      w.zero = false;
+      w.folio = -1;
+      w.page = -1;
+      type = PtType.PFN;
+    } else {
+      w.zero = false;
+      w.page = pfn;
+      type = PtType.FOLIO;
+      const order = phys.order[pfn]!;
+      if (order === 0) {
+        w.folio = pfn;
+      } else {
+        const folio = phys.folioHead(pfn);
+        w.folio = folio;
+        if (maxNr > 1 && (w.flags & PT_WALK_NO_BATCH) === 0) {
+          w.ptent[0] = lo;
+          w.ptent[1] = hi;
+          n = folioPteBatchFlags(m, folio, w.curVma, t, i, w.ptent, maxNr, FPB_RESPECT_ALL);
+        }
+      }
+    }
+    w.type = type as PtType;
+  } else {
+    type = classify(w, t, i, Level.PTE, addr, addr);
+    if (type === PtType.SWAP && maxNr > 1 && (w.flags & PT_WALK_NO_BATCH) === 0) {
       n = swapPteBatch(m, t, i, maxNr);
     }
   }
   w.nrEntries = n;
   w.nrPages = n;
+  w.pteIdx = i + n;
   const next = addr + n * ps;
   w.next = next;
   w.cursor = next;
@@ -257,11 +372,16 @@ function vmaStep(w: PtRangeWalk): number {
     const i = Math.floor(addr / span) % geo.levels[lvl]!.entries;
     if (lvl === Level.PTE) {
       t.ptl.lock(WHO);
+      assertPtl(t, addr);
       w.pteT = t;
+      w.pteInv = false;
       const tableSpan = span * geo.levels[Level.PTE]!.entries;
       const base = addr - (addr % tableSpan);
+      const spanEnd = Math.min(w.vmaEnd, base + tableSpan);
       w.pteBase = base;
-      w.pteSpanEnd = Math.min(w.vmaEnd, base + tableSpan);
+      w.pteSpanEnd = spanEnd;
+      w.pteIdx = i;
+      w.pteIdxEnd = i + (spanEnd - addr) / w.pageSize;
       return pteStep(w);
     }
     const lo = t.words[i * 2]!;
@@ -379,6 +499,8 @@ export function ptRangeWalkStart(
   w.pageSize = m.arch.geometry.pageSize;
   w.pmdT = null;
   w.pmdParent = null;
+  w.pteInv = false;
+  w.mmapLock = mm.mmapLock;
   if ((flags & PT_WALK_MMAP_LOCK) !== 0) {
     mm.mmapLock.readLock(WHO);
     w.ownMmapLock = true;
@@ -403,13 +525,19 @@ export function ptRangeWalkStart(
  * released; `w.error` set if a testVma ended the walk).
  */
 export function ptRangeWalkNext(w: PtRangeWalk): PtType | null {
-  if (w.done) return null;
-  releaseResult(w);
-  // Fast path: the next entry of the PTE table already locked.
-  if (w.pteT !== null && w.cursor < w.pteSpanEnd && w.curVma !== null) {
+  // Fast path: the next entry of the PTE table already locked (then the
+  // walk is not done and holds no PMD/PUD result lock).
+  if (w.pteT !== null && w.pteIdx < w.pteIdxEnd) {
     const r = pteStep(w);
     if (r >= 0) return r as PtType;
   }
+  return nextSlow(w);
+}
+
+/** ptRangeWalkNext() past the locked PTE table's entries. */
+function nextSlow(w: PtRangeWalk): PtType | null {
+  if (w.done) return null;
+  releaseResult(w);
   for (;;) {
     if (w.curVma === null) {
       if (w.cursor >= w.end) break;
