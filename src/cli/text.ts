@@ -17,14 +17,21 @@ export function formatObservationText(doc: ObservationDocument): string {
     for (const [proc, rec] of Object.entries(o.procs)) {
       out.push(`-- ${proc}`);
       for (const s of rec.smaps ?? []) {
+        const f = s.fields;
+        const thp = f.AnonHugePages ? `  AnonHugePages ${f.AnonHugePages} kB (PMD-mapped)` : "";
         out.push(
-          `${s.start}-${s.end} ${s.perms} ${s.name}  Rss ${s.fields.Rss} kB  [${s.VmFlags.join(" ")}]`,
+          `${s.start}-${s.end} ${s.perms} ${s.name}  Rss ${f.Rss} kB  Pss ${f.Pss} kB${thp}  [${s.VmFlags.join(" ")}]`,
         );
       }
       for (const r of rec.pagemap ?? []) {
         const id =
           r.pfn !== undefined ? ` pfn#${r.pfn}` : r.swap !== undefined ? ` swap#${r.swap}` : "";
-        out.push(`  ${r.start} x${r.pages} ${r.flags.join(",") || "-"}${id}`);
+        out.push(`  pagemap     ${r.start} x${r.pages} ${r.flags.join(",") || "-"}${id}`);
+      }
+      for (const r of rec.kpageflags ?? []) {
+        out.push(
+          `  kpageflags  ${r.start} x${r.pages} pfn#${r.pfn} count ${r.count} ${r.flags.join(",")}`,
+        );
       }
     }
   }
