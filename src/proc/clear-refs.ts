@@ -28,6 +28,7 @@
  * Entries are changed through the ops layer's primitives (src/ops/
  * entries.ts) and the arch codec only.
  */
+
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
@@ -45,8 +46,9 @@ import {
   ptRangeWalkNext,
   ptRangeWalkStart,
 } from "../walk/pt-range.js";
+import { pteOffsetMapLock } from "../walk/pte-map.js";
 import { Softleaf, softleafFromPmd, softleafIsMigration } from "../walk/softleaf.js";
-import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
+import { type MmWalk, type MmWalkOps, PageWalkLock } from "../walk/types.js";
 import { type Generation, normalPage, pmdIsHugeOrSwap } from "./common.js";
 
 /** enum clear_refs_types. */
@@ -238,13 +240,9 @@ function crPmdEntry(
     }
     return 0;
   }
-  const pte = walk.mm.pt.child(t, i);
-  if (pte === null) {
-    walk.action = WalkAction.AGAIN;
-    return 0;
-  }
+  const pte = pteOffsetMapLock(walk, t, i, "clear_refs_pte_range");
+  if (pte === null) return 0;
   const ps = m.arch.geometry.pageSize;
-  pte.ptl.lock("clear_refs_pte_range");
   try {
     let k = walk.mm.pt.index(Level.PTE, start);
     for (let addr = start; addr !== end; addr += ps, k++) {

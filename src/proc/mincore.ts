@@ -10,6 +10,7 @@ import type { PageTable } from "../mm/pgtable.js";
 import type { Vma } from "../mm/vma.js";
 import { walkPageRange } from "../walk/pagewalk.js";
 import { PtRangeWalk } from "../walk/pt-range.js";
+import { pteOffsetMapLock } from "../walk/pte-map.js";
 import {
   Softleaf,
   SoftleafType,
@@ -102,13 +103,9 @@ function mincorePteRange(
     fill(p, addr, next, 1);
     return 0;
   }
-  const pte = walk.mm.pt.child(t, i);
-  if (pte === null) {
-    walk.action = WalkAction.AGAIN;
-    return 0;
-  }
+  const pte = pteOffsetMapLock(walk, t, i, "mincore_pte_range");
+  if (pte === null) return 0;
   const ps = m.arch.geometry.pageSize;
-  pte.ptl.lock("mincore_pte_range");
   try {
     let k = walk.mm.pt.index(pte.level, addr);
     let v = (addr - p.base) / ps;

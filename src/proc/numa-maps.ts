@@ -3,6 +3,7 @@
  * pages, on either callback-walker flavour or (numa-maps-ptrange.ts) on
  * pt_range_walk.
  */
+
 import { PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
@@ -10,6 +11,7 @@ import type { PageTable } from "../mm/pgtable.js";
 import { precisePageMapcount } from "../mm/rmap.js";
 import type { MemPolicy, Vma } from "../mm/vma.js";
 import { walkPageVma } from "../walk/pagewalk.js";
+import { pteOffsetMapLock } from "../walk/pte-map.js";
 import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
 import {
   entryIsPresent,
@@ -111,13 +113,9 @@ function gatherPteStats(
     }
     return 0;
   }
-  const pte = walk.mm.pt.child(t, i);
-  if (pte === null) {
-    walk.action = WalkAction.AGAIN;
-    return 0;
-  }
+  const pte = pteOffsetMapLock(walk, t, i, "gather_pte_stats");
+  if (pte === null) return 0;
   const ps = m.arch.geometry.pageSize;
-  pte.ptl.lock("gather_pte_stats");
   try {
     let k = walk.mm.pt.index(pte.level, addr);
     for (; addr < next; addr += ps, k++) gatherPte(p, pte, k);

@@ -5,6 +5,7 @@
  * Runs on either callback-walker flavour or (pagemap-ptrange.ts) on
  * pt_range_walk.
  */
+
 import { Level, PteFlag, SwpFlag } from "../arch/types.js";
 import { hugetlbWpRecorded } from "../mm/hugetlb-uffd-wp.js";
 import type { Machine } from "../mm/machine.js";
@@ -14,6 +15,7 @@ import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
 import { VM, type Vma } from "../mm/vma.js";
 import { walkPageRange } from "../walk/pagewalk.js";
 import { PtRangeWalk } from "../walk/pt-range.js";
+import { pteOffsetMapLock } from "../walk/pte-map.js";
 import {
   Softleaf,
   softleafFromPmd,
@@ -24,7 +26,7 @@ import {
   softleafIsUffdWpMarker,
   softleafToPfn,
 } from "../walk/softleaf.js";
-import { type MmWalk, type MmWalkOps, PageWalkLock, WalkAction } from "../walk/types.js";
+import { type MmWalk, type MmWalkOps, PageWalkLock } from "../walk/types.js";
 import { folioFlags, type Generation, hugePresent, PG, POW2, pmdIsHugeOrSwap } from "./common.js";
 import { pagemapChunkPtRange } from "./pagemap-ptrange.js";
 
@@ -273,13 +275,9 @@ function pagemapPmdRange(
     }
     return 0;
   }
-  const pte = walk.mm.pt.child(t, i);
-  if (pte === null) {
-    walk.action = WalkAction.AGAIN;
-    return 0;
-  }
+  const pte = pteOffsetMapLock(walk, t, i, "pagemap_pmd_range");
+  if (pte === null) return 0;
   const ps = m.arch.geometry.pageSize;
-  pte.ptl.lock("pagemap_pmd_range");
   try {
     let k = walk.mm.pt.index(Level.PTE, addr);
     // pteEntry() for each PTE, with the common cases (none; present

@@ -3,6 +3,7 @@
  * memory-size statistics, on either callback-walker flavour or (through
  * smaps-ptrange.ts) on pt_range_walk.
  */
+
 import { PteFlag } from "../arch/types.js";
 import type { Machine } from "../mm/machine.js";
 import type { MmStruct } from "../mm/mm.js";
@@ -10,6 +11,7 @@ import type { PageTable } from "../mm/pgtable.js";
 import { folioMaybeMappedShared, precisePageMapcount } from "../mm/rmap.js";
 import { VM, type Vma } from "../mm/vma.js";
 import { walkPageVma } from "../walk/pagewalk.js";
+import { pteOffsetMapLock } from "../walk/pte-map.js";
 import {
   Softleaf,
   softleafFromPmd,
@@ -334,13 +336,9 @@ function smapsPteRange(
     }
     return 0;
   }
-  const pte = walk.mm.pt.child(t, i);
-  if (pte === null) {
-    walk.action = WalkAction.AGAIN;
-    return 0;
-  }
+  const pte = pteOffsetMapLock(walk, t, i, "smaps_pte_range");
+  if (pte === null) return 0;
   const ps = m.arch.geometry.pageSize;
-  pte.ptl.lock("smaps_pte_range");
   try {
     let k = walk.mm.pt.index(pte.level, addr);
     // smapsPteEntry() for each PTE, with the common cases (none without a
